@@ -1,0 +1,5 @@
+"""`python -m facerep` is the `facerep` command."""
+
+from facerep.cli import main
+
+main()

@@ -1,0 +1,147 @@
+"""`facerep <stage> --params F --set a.b=c`: the command line of every stage (DESIGN section 2).
+
+Exit status: 0 on success, 2 for bad parameters or unusable input (one line on stderr naming the
+key, file or item), 1 for any other failure.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from facerep.errors import InputError
+from facerep.params import Params, dump_params, load_params
+from facerep.stages import STAGES, StageResult
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+params_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inspect parameters.")
+app.add_typer(params_app, name="params")
+
+console = Console()
+err_console = Console(stderr=True)
+
+ParamsOpt = Annotated[
+    Path | None, typer.Option("--params", "-p", help="parameter file (default: pipeline_params.yaml)")
+]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", "-s", help="override, e.g. --set synth.faces=100 (YAML value)")
+]
+
+
+def guarded(fn: Callable[[], None]) -> None:
+    """Run `fn`, mapping facerep's input errors to exit 2 and anything else to exit 1, one line each."""
+    try:
+        fn()
+    except InputError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        err_console.print(f"[red]failed:[/red] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
+        if "--traceback" in sys.argv or __import__("os").environ.get("FACEREP_TRACEBACK"):
+            raise
+        raise typer.Exit(1) from None
+
+
+def print_result(stage: str, result: StageResult) -> None:
+    """A closing summary table of a stage's metrics and outputs."""
+    table = Table(title=f"{stage}: done", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in result.metrics.items():
+        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    console.print(table)
+    for out in result.outputs:
+        console.print(f"  wrote {out}")
+
+
+def run_cli_stage(stage: str, params_file: Path | None, sets: list[str] | None) -> None:
+    """Load parameters, run one stage through the registry, print its summary."""
+    from facerep.stages import run_stage
+
+    def go() -> None:
+        params = load_params(params_file, sets)
+        print_result(stage, run_stage(stage, params))
+
+    guarded(go)
+
+
+def _make_stage_command(stage: str) -> Callable[..., None]:
+    def command(params: ParamsOpt = None, set_: SetOpt = None) -> None:
+        run_cli_stage(stage, params, set_)
+
+    command.__doc__ = f"Run the {stage} stage."
+    return command
+
+
+synth_app = typer.Typer(add_completion=False, help="SynthFaces: the built-in procedural face world.")
+app.add_typer(synth_app, name="synth")
+
+
+@synth_app.callback(invoke_without_command=True)
+def synth(ctx: typer.Context, params: ParamsOpt = None, set_: SetOpt = None) -> None:
+    """Render SynthFaces faces, scenes and videos under paths.synth."""
+    if ctx.invoked_subcommand is None:
+        run_cli_stage("synth", params, set_)
+
+
+@synth_app.command("preview")
+def synth_preview(
+    params: ParamsOpt = None,
+    set_: SetOpt = None,
+    out: Annotated[Path | None, typer.Option(help="PNG path (default: <paths.synth>/preview.png)")] = None,
+    count: Annotated[int, typer.Option(help="faces on the sheet")] = 48,
+) -> None:
+    """Write a contact sheet of SynthFaces samples with landmarks and labels drawn."""
+
+    def go() -> None:
+        from facerep.synth.preview import write_contact_sheet
+
+        p = load_params(params, set_)
+        path = write_contact_sheet(p, out, count)
+        console.print(f"wrote {path}")
+
+    guarded(go)
+
+
+for _stage in STAGES:
+    if _stage != "synth":
+        app.command(_stage, help=f"Run the {_stage} stage.")(_make_stage_command(_stage))
+
+
+@app.command("demo")
+def demo(params: ParamsOpt = None, set_: SetOpt = None) -> None:
+    """Run the whole pipeline on the built-in default data (SynthFaces), offline."""
+
+    def go() -> None:
+        from facerep.demo import run_demo
+
+        run_demo(load_params(params, set_), console)
+
+    guarded(go)
+
+
+@params_app.command("show")
+def params_show(params: ParamsOpt = None, set_: SetOpt = None) -> None:
+    """Print the resolved parameters as YAML."""
+
+    def go() -> None:
+        p: Params = load_params(params, set_)
+        typer.echo(dump_params(p), nl=False)
+
+    guarded(go)
+
+
+def main() -> None:
+    """Entry point for `python -m facerep`."""
+    app()

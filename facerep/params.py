@@ -1,0 +1,148 @@
+"""The pydantic model of pipeline_params.yaml, and loading it with `--set key.path=value` overrides.
+
+Each stage owns its section model (in `facerep/<package>/config.py`); this module assembles them
+into one validated document. Unknown keys and wrong types raise `InputError` with a message that
+names the key and the file, which the CLI turns into exit status 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from facerep.curate.config import CurateParams
+from facerep.downstream.config import FinetuneParams
+from facerep.errors import InputError
+from facerep.faces.config import DetectParams
+from facerep.harvest.config import HarvestParams
+from facerep.paramsbase import StrictModel
+from facerep.report.config import ReportParams
+from facerep.shards.config import ShardParams
+from facerep.ssl.config import PretrainParams
+from facerep.synth.config import SynthParams
+
+DEFAULT_PARAMS_FILE = "pipeline_params.yaml"
+
+
+class Paths(StrictModel):
+    """Where each stage writes (DESIGN section 2)."""
+
+    synth: str = "data/synth"
+    raw: str = "data/raw"
+    faces: str = "data/faces"
+    curated: str = "data/curated"
+    shards: str = "data/shards"
+    models: str = "models"
+    results: str = "results"
+
+
+class TrackingParams(StrictModel):
+    """MLflow settings: a local SQLite store by default so `mlflow ui` works offline."""
+
+    enabled: bool = True
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "facerep"
+
+
+class Params(StrictModel):
+    """Every stage's parameters: the DVC params file and the Prefect flow input."""
+
+    seed: int = 0
+    paths: Paths = Field(default_factory=Paths)
+    synth: SynthParams = Field(default_factory=SynthParams)
+    harvest: HarvestParams = Field(default_factory=HarvestParams)
+    detect: DetectParams = Field(default_factory=DetectParams)
+    curate: CurateParams = Field(default_factory=CurateParams)
+    shard: ShardParams = Field(default_factory=ShardParams)
+    pretrain: PretrainParams = Field(default_factory=PretrainParams)
+    finetune: FinetuneParams = Field(default_factory=FinetuneParams)
+    report: ReportParams = Field(default_factory=ReportParams)
+    tracking: TrackingParams = Field(default_factory=TrackingParams)
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Split `a.b.c=value` into the key path and the YAML-parsed value (so lists and numbers work)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise InputError(f"--set {item!r}: expected key.path=value")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise InputError(f"--set {key}: value {raw!r} is not valid YAML ({exc.__class__.__name__})") from exc
+    return key.strip().split("."), value
+
+
+def apply_overrides(doc: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of `doc` with each `key.path=value` override set (intermediate maps created)."""
+    import copy
+
+    out = copy.deepcopy(doc)
+    for item in overrides:
+        keys, value = parse_override(item)
+        node = out
+        for k in keys[:-1]:
+            child = node.get(k)
+            if child is None:
+                child = node[k] = {}
+            elif not isinstance(child, dict):
+                raise InputError(f"--set {item}: key {k!r} holds a value, not a section")
+            node = child
+        node[keys[-1]] = value
+    return out
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    """One line naming the first offending key and the file it came from."""
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "<root>"
+    if err["type"] == "extra_forbidden":
+        return f"{source}: unknown parameter key `{key}`"
+    return f"{source}: parameter `{key}`: {err['msg']} (got {err.get('input')!r})"
+
+
+def load_params(path: str | Path | None = None, overrides: list[str] | None = None) -> Params:
+    """Load and validate parameters from `path` (default: pipeline_params.yaml if present) plus overrides."""
+    overrides = overrides or []
+    doc: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is None and Path(DEFAULT_PARAMS_FILE).exists():
+        path = DEFAULT_PARAMS_FILE
+    if path is not None:
+        source = str(path)
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"{source}: parameter file not found")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            raise InputError(f"{source}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise InputError(f"{source}: expected a mapping of sections at the top level")
+        doc = loaded or {}
+    if overrides:
+        doc = apply_overrides(doc, overrides)
+        source = f"{source} with --set {' '.join(overrides)}"
+    try:
+        return Params.model_validate(doc)
+    except ValidationError as exc:
+        raise InputError(_format_error(exc, source)) from exc
+
+
+def dump_params(params: Params) -> str:
+    """The resolved parameters as YAML (what `facerep params show` prints)."""
+    return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
+
+
+def flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested sections to dotted keys (for MLflow parameters)."""
+    flat: dict[str, Any] = {}
+    for k, v in doc.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(flatten(v, key + "."))
+        else:
+            flat[key] = v
+    return flat

@@ -1,0 +1,114 @@
+"""The one place that talks to MLflow.
+
+Every stage runs inside `stage_run`, which opens an MLflow run named after the stage, nested under
+the flow's parent run when there is one (`FACEREP_PARENT_RUN_ID`, set by the Prefect flow), and
+logs that stage's parameters. With `tracking.enabled: false` the tracker records nothing: that is
+an explicit user choice, never a fallback for a broken store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from facerep.params import Params, flatten
+
+PARENT_RUN_ENV = "FACEREP_PARENT_RUN_ID"
+SECRET_MARKERS = ("key", "secret", "token", "password")
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def _public(flat: dict[str, Any]) -> dict[str, Any]:
+    """Drop anything whose key looks like a secret: secrets never reach MLflow."""
+    return {k: v for k, v in flat.items() if not any(m in k.lower() for m in SECRET_MARKERS)}
+
+
+class Tracker:
+    """A thin handle on the active MLflow run (or on nothing, when tracking is disabled)."""
+
+    def __init__(self, run_id: str | None) -> None:
+        self.run_id = run_id
+
+    @property
+    def enabled(self) -> bool:
+        return self.run_id is not None
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        if not self.enabled or not metrics:
+            return
+        import mlflow
+
+        clean = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+        mlflow.log_metrics(clean, step=step)
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        if not self.enabled or not params:
+            return
+        import mlflow
+
+        mlflow.log_params({k: str(v)[:6000] for k, v in _public(params).items()})
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        if not self.enabled:
+            return
+        import mlflow
+
+        p = Path(path)
+        if p.is_dir():
+            mlflow.log_artifacts(str(p), artifact_path=artifact_path or p.name)
+        else:
+            mlflow.log_artifact(str(p), artifact_path=artifact_path)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        if not self.enabled:
+            return
+        import mlflow
+
+        mlflow.set_tags(tags)
+
+
+def configure(params: Params) -> None:
+    """Point MLflow at the configured store and experiment."""
+    import mlflow
+
+    mlflow.set_tracking_uri(params.tracking.uri)
+    mlflow.set_experiment(params.tracking.experiment)
+
+
+@contextlib.contextmanager
+def stage_run(params: Params, stage: str, run_id: str | None = None) -> Iterator[Tracker]:
+    """Open the MLflow run of one stage; `run_id` continues an earlier run (resumed pre-training)."""
+    if not params.tracking.enabled:
+        yield Tracker(None)
+        return
+    import mlflow
+
+    configure(params)
+    parent = os.environ.get(PARENT_RUN_ENV)
+    tags = {"facerep.stage": stage}
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    commit = _git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else stage, tags=None if run_id else tags) as run:
+        tracker = Tracker(run.info.run_id)
+        if run_id is None:
+            doc = params.model_dump(mode="json")
+            stage_params = {"seed": doc["seed"], **flatten(doc.get(stage, {}), f"{stage}.")}
+            tracker.log_params(stage_params)
+        yield tracker
