@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from facerep.params import Params
-    from facerep.tracking import Tracker
 
 STAGES: dict[str, str] = {
     "synth": "facerep.synth.stage",

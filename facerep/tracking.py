@@ -105,10 +105,42 @@ def stage_run(params: Params, stage: str, run_id: str | None = None) -> Iterator
     commit = _git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else stage, tags=None if run_id else tags) as run:
+    nested = mlflow.active_run() is not None
+    with mlflow.start_run(
+        run_id=run_id, run_name=None if run_id else stage, tags=None if run_id else tags, nested=nested
+    ) as run:
         tracker = Tracker(run.info.run_id)
         if run_id is None:
             doc = params.model_dump(mode="json")
             stage_params = {"seed": doc["seed"], **flatten(doc.get(stage, {}), f"{stage}.")}
             tracker.log_params(stage_params)
         yield tracker
+
+
+@contextlib.contextmanager
+def pipeline_run(params: Params, name: str) -> Iterator[Tracker]:
+    """Open the parent run of a whole pipeline run; stages started inside it (in this process or in
+    subprocesses such as `dvc repro`, through `FACEREP_PARENT_RUN_ID`) become its nested runs."""
+    if not params.tracking.enabled:
+        yield Tracker(None)
+        return
+    import mlflow
+
+    configure(params)
+    tags = {"facerep.pipeline": name}
+    commit = _git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    previous = os.environ.get(PARENT_RUN_ENV)
+    with mlflow.start_run(run_name=name, tags=tags) as run:
+        tracker = Tracker(run.info.run_id)
+        paths = flatten(params.model_dump(mode="json")["paths"], "paths.")
+        tracker.log_params({"seed": params.seed, **paths})
+        os.environ[PARENT_RUN_ENV] = run.info.run_id
+        try:
+            yield tracker
+        finally:
+            if previous is None:
+                os.environ.pop(PARENT_RUN_ENV, None)
+            else:
+                os.environ[PARENT_RUN_ENV] = previous

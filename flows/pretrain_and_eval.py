@@ -1,0 +1,34 @@
+"""The `pretrain-and-eval` flow: harvest, detect, curate, shard, pretrain, finetune, report.
+
+Run it directly (`python flows/pretrain_and_eval.py`), serve it (`python flows/serve.py`, which
+creates the deployment `pretrain-and-eval/default`), or deploy it with `prefect.yaml` to a process
+work pool; then `prefect deployment run 'pretrain-and-eval/default'`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from facerep.pipeline import PIPELINE_ORDER
+from flows.stages import run_stages
+
+
+@flow(name="pretrain-and-eval")
+def pretrain_and_eval(
+    params_file: str = "pipeline_params.yaml",
+    overrides: list[str] | None = None,
+    stages: list[str] | None = None,
+    record_dvc: bool | None = None,
+) -> dict[str, Any]:
+    """Run the whole pipeline; parameters mirror pipeline_params.yaml (a file plus `key.path=value`).
+
+    `record_dvc` (default: when the working directory is a DVC project) records each stage's outputs
+    in dvc.lock as it finishes, so `dvc status` is clean after the flow.
+    """
+    return run_stages("pretrain-and-eval", PIPELINE_ORDER, params_file, overrides, stages, record_dvc)
+
+
+if __name__ == "__main__":
+    pretrain_and_eval()

@@ -1,0 +1,32 @@
+"""Atomic writes leave either the old file or the new one, never a partial file."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from facerep import io
+
+
+def test_atomic_path_keeps_old_content_when_the_writer_fails(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    io.write_text(target, "old")
+    with pytest.raises(RuntimeError), io.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash mid-write")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_parquet_and_json_round_trip(tmp_path: Path) -> None:
+    df = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    io.write_parquet(tmp_path / "sub" / "t.parquet", df)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "sub" / "t.parquet"), df)
+    io.write_json(tmp_path / "m.json", {"b": 1, "a": [1, 2]})
+    assert (tmp_path / "m.json").read_text().startswith('{\n  "a"')
+
+
+def test_sha256_file(tmp_path: Path) -> None:
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"abc")
+    assert io.sha256_file(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

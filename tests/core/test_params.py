@@ -1,0 +1,53 @@
+"""Parameters: the YAML file, overrides, and the errors that name the key and the file."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from facerep.errors import InputError
+from facerep.params import Params, apply_overrides, dump_params, load_params
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_params_file_is_valid_and_matches_the_model_defaults() -> None:
+    """pipeline_params.yaml documents every default: loading it gives the model's defaults."""
+    shipped = load_params(ROOT / "pipeline_params.yaml")
+    assert shipped == Params()
+
+
+def test_overrides_parse_yaml_values(tmp_path: Path) -> None:
+    f = tmp_path / "p.yaml"
+    f.write_text("seed: 3\n")
+    p = load_params(f, ["synth.faces=12", "synth.sizes=[32, 48]", "tracking.enabled=false"])
+    assert (p.seed, p.synth.faces, p.synth.sizes, p.tracking.enabled) == (3, 12, [32, 48], False)
+
+
+def test_unknown_key_names_key_and_file(tmp_path: Path) -> None:
+    f = tmp_path / "p.yaml"
+    f.write_text("synth:\n  facez: 3\n")
+    with pytest.raises(InputError, match=r"p\.yaml.*synth\.facez"):
+        load_params(f)
+
+
+def test_wrong_type_names_key(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"synth\.faces"):
+        load_params(None, ["synth.faces=many"])
+
+
+def test_override_into_a_value_is_an_error() -> None:
+    with pytest.raises(InputError, match="seed"):
+        apply_overrides({"seed": 1}, ["seed.x=2"])
+
+
+def test_malformed_override_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"key\.path=value"):
+        load_params(None, ["nonsense"])
+    with pytest.raises(InputError, match="not found"):
+        load_params(tmp_path / "absent.yaml")
+
+
+def test_dump_round_trips() -> None:
+    p = load_params(None, ["seed=7"])
+    assert Params.model_validate(yaml.safe_load(dump_params(p))) == p
