@@ -45,6 +45,7 @@ class TrackingParams(StrictModel):
     enabled: bool = True
     uri: str = "sqlite:///mlflow.db"
     experiment: str = "facerep"
+    system_metrics: bool = Field(True, description="CPU, memory (and GPU) usage sampled into each stage run")
 
 
 class Params(StrictModel):

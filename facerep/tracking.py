@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from facerep.lineage import DataInput, dvc_inputs
 from facerep.params import Params, flatten
 
 PARENT_RUN_ENV = "FACEREP_PARENT_RUN_ID"
@@ -73,6 +74,18 @@ class Tracker:
         else:
             mlflow.log_artifact(str(p), artifact_path=artifact_path)
 
+    def log_data_inputs(self, inputs: list[DataInput]) -> None:
+        """Record each input's path and DVC hash as an MLflow dataset input of this run."""
+        if not self.enabled:
+            return
+        import mlflow
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.data.sources import LocalArtifactDatasetSource
+
+        for item in inputs:
+            source = LocalArtifactDatasetSource(str(Path(item.path).resolve()))
+            mlflow.log_input(MetaDataset(source, name=item.path, digest=item.md5[:36]), context="dvc")
+
     def set_tags(self, tags: dict[str, str]) -> None:
         if not self.enabled:
             return
@@ -107,13 +120,18 @@ def stage_run(params: Params, stage: str, run_id: str | None = None) -> Iterator
         tags["mlflow.source.git.commit"] = commit
     nested = mlflow.active_run() is not None
     with mlflow.start_run(
-        run_id=run_id, run_name=None if run_id else stage, tags=None if run_id else tags, nested=nested
+        run_id=run_id,
+        run_name=None if run_id else stage,
+        tags=None if run_id else tags,
+        nested=nested,
+        log_system_metrics=params.tracking.system_metrics,
     ) as run:
         tracker = Tracker(run.info.run_id)
         if run_id is None:
             doc = params.model_dump(mode="json")
             stage_params = {"seed": doc["seed"], **flatten(doc.get(stage, {}), f"{stage}.")}
             tracker.log_params(stage_params)
+            tracker.log_data_inputs(dvc_inputs(stage))
         yield tracker
 
 
