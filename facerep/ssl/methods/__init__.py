@@ -1,1 +1,1 @@
-"""ssl/methods"""
+"""One module per method, each registering itself with `facerep.ssl.registry.register`."""

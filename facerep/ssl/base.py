@@ -1,0 +1,152 @@
+"""The base class of every pre-training method: the shared plumbing, so a method file holds only what differs.
+
+How a method plugs in (the contract the face methods ProS, FRA, PCL and SimFLE build on):
+
+- Subclass `Method`, decorate with `@register("<name>")` in `facerep/ssl/methods/<name>.py`, and add
+  its parameter model (a `MethodParams` subclass: its `crops`, its `optim`, its own fields) as
+  `pretrain.<name>` in `facerep/ssl/config.py` and pipeline_params.yaml.
+- `__init__(backbone, params, ctx)`: call `super().__init__(...)`, then build heads. The backbone
+  (`facerep.ssl.backbones.Backbone`) gives pooled features `backbone(x)` and the spatial map
+  `backbone.forward_features(x)`. `ctx` (`TrainContext`) gives total steps, steps per epoch, the
+  global batch and the world size, for schedules that the paper states in epochs.
+- Views: the engine builds `MultiCropTransform` from `params.crops` (`transform()`); a batch is the
+  list of views, global first then local, each `(B, 3, H, W)`. Override `transform()` for other
+  view recipes. Curated local boxes reach the transform from the shard loader.
+- `training_step(views, step) -> (loss, {name: component})`: the components are logged to MLflow.
+  Losses live as pure functions in `facerep/ssl/losses/`.
+- Momentum teacher: `self.add_momentum_teacher("backbone", "teacher_backbone")` registers an EMA
+  copy (no gradient) of an attribute under a new attribute; the base class updates every copy after
+  each optimiser step with `momentum_at(step)`: a cosine ramp from `params.momentum` to
+  `params.momentum_end` when the method has both (BYOL, DINO), else the constant `params.momentum`.
+- Hooks: `on_before_optimizer_step(step)` (gradients are final and synchronised: freeze prototypes
+  or a last layer by setting `p.grad = None`, never by toggling `requires_grad`, which DDP forbids)
+  and `on_after_optimizer_step(step)` (queues, centres, prototype normalisation); call `super()`
+  in the latter to keep the EMA update.
+- Data parallelism: `facerep.ssl.dist.gather` / `gather_with_grad` for negatives, queues and codes;
+  the engine wraps the method in DDP and calls `forward`, which is `training_step`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from facerep.ssl.augment import MultiCropTransform
+from facerep.ssl.backbones import Backbone
+from facerep.ssl.config import MethodParams
+from facerep.ssl.optim import cosine
+
+
+@dataclass(frozen=True)
+class TrainContext:
+    """What a method may need to know about the run (schedules stated in epochs, batch-size rules)."""
+
+    total_steps: int
+    steps_per_epoch: int
+    global_batch: int
+    world_size: int = 1
+
+
+class Method(nn.Module):
+    """Backbone + method heads; `training_step` returns the loss and its named components."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, backbone: Backbone, params: MethodParams, ctx: TrainContext) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.params = params
+        self.ctx = ctx
+        self._teacher_pairs: list[tuple[str, str]] = []
+
+    # ----- views ---------------------------------------------------------------------------
+    def transform(self) -> MultiCropTransform:
+        c = self.params.crops
+        return MultiCropTransform(
+            global_size=c.global_size,
+            global_count=c.global_count,
+            local_size=c.local_size,
+            local_count=c.local_count,
+            global_scale=c.global_scale,
+            local_scale=c.local_scale,
+            flip=c.flip,
+            jitter=c.jitter,
+            gray=c.gray,
+            blur=c.blur,
+            solarize=c.solarize,
+        )
+
+    @property
+    def global_count(self) -> int:
+        return self.params.crops.global_count
+
+    # ----- training ------------------------------------------------------------------------
+    def training_step(self, views: list[Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def forward(self, views: list[Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """DDP hooks into `forward`, so the engine calls the wrapped module, which runs `training_step`."""
+        return self.training_step(views, step)
+
+    def trainable_modules(self) -> list[nn.Module]:
+        """Every child except the momentum teachers (which get no gradient)."""
+        teachers = {t for _, t in self._teacher_pairs}
+        return [m for n, m in self.named_children() if n not in teachers]
+
+    @staticmethod
+    def per_resolution(views: list[Tensor], fn: Any) -> list[Tensor]:
+        """Run `fn` once per run of same-sized consecutive views (SwAV's multi-crop forward), split back."""
+        out: list[Tensor] = []
+        start = 0
+        while start < len(views):
+            end = start
+            while end < len(views) and views[end].shape[-2:] == views[start].shape[-2:]:
+                end += 1
+            res = fn(torch.cat(views[start:end]))
+            out.extend(res.chunk(end - start))
+            start = end
+        return out
+
+    # ----- momentum teachers ---------------------------------------------------------------
+    def add_momentum_teacher(self, online: str, teacher: str) -> nn.Module:
+        """Register attribute `teacher` as a frozen copy of attribute `online`, EMA-updated every step."""
+        copy_ = copy.deepcopy(getattr(self, online))
+        for p in copy_.parameters():
+            p.requires_grad = False
+        setattr(self, teacher, copy_)
+        self._teacher_pairs.append((online, teacher))
+        return copy_
+
+    def momentum_at(self, step: int) -> float:
+        m = float(getattr(self.params, "momentum", 0.0))
+        end = getattr(self.params, "momentum_end", None)
+        return m if end is None else cosine(step, self.ctx.total_steps, m, float(end))
+
+    @torch.no_grad()
+    def update_teachers(self, momentum: float) -> None:
+        for online_name, teacher_name in self._teacher_pairs:
+            online, teacher = getattr(self, online_name), getattr(self, teacher_name)
+            for po, pt in zip(online.parameters(), teacher.parameters(), strict=True):
+                pt.mul_(momentum).add_(po.detach(), alpha=1 - momentum)
+            for bo, bt in zip(online.buffers(), teacher.buffers(), strict=True):
+                bt.copy_(bo)
+
+    # ----- hooks ---------------------------------------------------------------------------
+    def on_before_optimizer_step(self, step: int) -> None:
+        """Gradients are final here; freeze parts by setting their `.grad` to None."""
+
+    def on_after_optimizer_step(self, step: int) -> None:
+        """EMA update of every momentum teacher; methods extend this (queues, prototypes)."""
+        if self._teacher_pairs:
+            self.update_teachers(self.momentum_at(step))
+
+    def extra_state(self) -> dict[str, Any]:
+        """Non-tensor state to checkpoint beyond `state_dict` (tensors belong in buffers)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what `extra_state` returned."""

@@ -1,0 +1,83 @@
+"""SwAV (Caron et al. 2020) as Bulat et al. 2022 pre-train with it (section 3.1, appendix A.1).
+
+Multi-crop views (2 global + 6 local in the paper), a projection MLP, L2-normalised embeddings
+scored against learnable prototypes (lightly's `SwaVProjectionHead` and `SwaVPrototypes`), codes
+from Sinkhorn-Knopp on the global views only, and the swapped cross-entropy with temperature 0.1.
+Prototypes are re-normalised before every step and receive no update during the first epoch
+(`freeze_prototypes_steps`, default one epoch).
+
+Where this differs from lightly's `SwaVLoss`: codes are computed on the batch gathered from every
+process plus the queue, identically on each process, then each keeps its own rows. That equals the
+official implementation's distributed Sinkhorn, and it makes the queue the same on every process, so
+one checkpoint resumes on any number of processes. The queue holds past global-view embeddings (SwAV
+section 4, "small batches"); it fills from `queue_start_steps` and joins the codes once full, as in
+the official `main_swav.py`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from lightly.models.modules.heads import SwaVProjectionHead, SwaVPrototypes
+from torch import Tensor
+
+from facerep.ssl import dist
+from facerep.ssl.backbones import Backbone
+from facerep.ssl.base import Method, TrainContext
+from facerep.ssl.config import SwavParams
+from facerep.ssl.losses.sinkhorn import sinkhorn
+from facerep.ssl.losses.swav import swav_loss
+from facerep.ssl.registry import register
+
+
+@register("swav")
+class SwAV(Method):
+    params: SwavParams
+
+    def __init__(self, backbone: Backbone, params: SwavParams, ctx: TrainContext) -> None:
+        super().__init__(backbone, params, ctx)
+        self.projector = SwaVProjectionHead(backbone.feature_dim, params.hidden_dim, params.output_dim)
+        self.prototypes = SwaVPrototypes(params.output_dim, params.prototypes)
+        n = params.crops.global_count
+        self.register_buffer("queue", torch.zeros(n, params.queue_length, params.output_dim))
+        self.register_buffer("queue_filled", torch.zeros((), dtype=torch.long))
+        freeze = params.freeze_prototypes_steps
+        self.freeze_steps = ctx.steps_per_epoch if freeze is None else freeze
+
+    def embed(self, x: Tensor) -> Tensor:
+        return F.normalize(self.projector(self.backbone(x)), dim=1)
+
+    def _codes(self, scores: Tensor, view: int, use_queue: bool) -> Tensor:
+        """Sinkhorn codes of this process's rows, computed over the gathered batch (and the queue)."""
+        every = dist.gather(scores.detach().float())
+        if use_queue:
+            weights = self.prototypes.heads[0].weight.detach().float()
+            every = torch.cat([every, self.queue[view] @ weights.t()])
+        q = sinkhorn(every, self.params.epsilon, self.params.sinkhorn_iters)
+        start = dist.rank() * len(scores)
+        return q[start : start + len(scores)]
+
+    def training_step(self, views: list[Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        with torch.no_grad():
+            self.prototypes.normalize()
+        z = self.per_resolution(views, self.embed)
+        scores = [self.prototypes(e) for e in z]
+        n = self.global_count
+        use_queue = self.params.queue_length > 0 and int(self.queue_filled) >= self.params.queue_length
+        codes = [self._codes(scores[i], i, use_queue) for i in range(n)]
+        loss = swav_loss(scores, codes, self.params.temperature)
+        if self.training and self.params.queue_length > 0 and step >= self.params.queue_start_steps:
+            self._enqueue([e.detach().float() for e in z[:n]])
+        return loss, {"swav": loss.detach()}
+
+    @torch.no_grad()
+    def _enqueue(self, embeddings: list[Tensor]) -> None:
+        for i, e in enumerate(embeddings):
+            every = dist.gather(e)
+            self.queue[i] = torch.cat([every, self.queue[i]])[: self.params.queue_length]
+        self.queue_filled.add_(len(dist.gather(embeddings[0]))).clamp_(max=self.params.queue_length)
+
+    def on_before_optimizer_step(self, step: int) -> None:
+        if step < self.freeze_steps:
+            for p in self.prototypes.parameters():
+                p.grad = None
