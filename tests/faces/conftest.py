@@ -47,3 +47,53 @@ def mobile_detector():
     from facerep.faces.retinaface_mobile import RetinaFaceMobile
 
     return RetinaFaceMobile(threshold=0.8, batch_size=4)
+
+
+def write_manifest(raw: Path, items: list[tuple[str, str, str]]) -> Path:
+    """A harvest manifest (DESIGN section 2) of (image_id, path, status) rows."""
+    import pandas as pd
+
+    rows = [
+        {
+            "image_id": image_id,
+            "source": "test",
+            "uri": f"file://{path}",
+            "path": path,
+            "sha256": "",
+            "width": 0,
+            "height": 0,
+            "license": "CC0-1.0",
+            "owner": "tests",
+            "status": status,
+        }
+        for image_id, path, status in items
+    ]
+    raw.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(raw / "manifest.parquet", index=False)
+    return raw / "manifest.parquet"
+
+
+@pytest.fixture
+def photo_raw(tmp_path, group_photo_path, astronaut) -> Path:
+    """paths.raw holding real photos (relative and absolute paths), a corrupt and a missing file,
+    and a row the harvest rejected."""
+    import shutil
+
+    from PIL import Image
+
+    raw = tmp_path / "raw"
+    (raw / "img").mkdir(parents=True)
+    shutil.copy(group_photo_path, raw / "img" / "t1.jpg")
+    Image.fromarray(astronaut).save(tmp_path / "astronaut.png")
+    (raw / "img" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    write_manifest(
+        raw,
+        [
+            ("group", "img/t1.jpg", "ok"),
+            ("astronaut", str(tmp_path / "astronaut.png"), "ok"),
+            ("corrupt", "img/corrupt.jpg", "ok"),
+            ("gone", "img/missing.jpg", "ok"),
+            ("rejected", "img/t1.jpg", "duplicate"),
+        ],
+    )
+    return raw

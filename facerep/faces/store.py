@@ -1,0 +1,75 @@
+"""The detect stage's output store: resumable chunks, consolidated into faces.parquet and images.parquet.
+
+Order of writes inside one chunk, each atomic (`facerep.io`): the chunk's crops, then
+`parts/faces-<n>.parquet`, then `parts/images-<n>.parquet`. The images part is the commit marker: a
+faces part without its images part (a crash between the two) is an orphan and is deleted on the next
+run, whose images are then processed again. So no committed row ever points at a missing crop, and
+no image is counted twice. The consolidated files are rebuilt from the parts at the end of each run.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from facerep.io import write_parquet
+
+FACES_FILE = "faces.parquet"
+IMAGES_FILE = "images.parquet"
+PARTS_DIR = "parts"
+CROPS_DIR = "crops"
+_PART = re.compile(r"^(faces|images)-(\d{6})\.parquet$")
+
+FACE_COLUMNS = ("face_id", "image_id", "face_index", "bbox", "score", "landmarks5", "crop_path", "face_px")
+IMAGE_COLUMNS = ("image_id", "status", "n_faces", "width", "height")
+
+
+class FaceStore:
+    """The parts of one `paths.faces` directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.parts = root / PARTS_DIR
+
+    def _parts(self, kind: str) -> dict[int, Path]:
+        if not self.parts.is_dir():
+            return {}
+        found = {}
+        for p in self.parts.iterdir():
+            m = _PART.match(p.name)
+            if m and m.group(1) == kind:
+                found[int(m.group(2))] = p
+        return found
+
+    def recover(self) -> int:
+        """Delete faces parts whose images part (the commit marker) is missing; return how many."""
+        committed = self._parts("images")
+        orphans = [p for n, p in self._parts("faces").items() if n not in committed]
+        for p in orphans:
+            p.unlink()
+        return len(orphans)
+
+    def done_images(self) -> pd.DataFrame:
+        """The committed per-image rows (empty frame with the columns when none)."""
+        parts = [pd.read_parquet(p) for _, p in sorted(self._parts("images").items())]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(IMAGE_COLUMNS))
+
+    def commit(self, faces: pd.DataFrame, images: pd.DataFrame) -> None:
+        """Append one chunk: faces first, then the images part that commits it."""
+        n = max(self._parts("images"), default=-1) + 1
+        write_parquet(self.parts / f"faces-{n:06d}.parquet", faces)
+        write_parquet(self.parts / f"images-{n:06d}.parquet", images)
+
+    def consolidate(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Rewrite faces.parquet and images.parquet from all committed parts, in a stable order."""
+        committed = self._parts("images")
+        face_parts = [pd.read_parquet(p) for n, p in sorted(self._parts("faces").items()) if n in committed]
+        faces = pd.concat(face_parts, ignore_index=True) if face_parts else pd.DataFrame(columns=FACE_COLUMNS)
+        images = self.done_images()
+        images = images.sort_values("image_id", kind="stable").reset_index(drop=True)
+        faces = faces.sort_values(["image_id", "face_index"], kind="stable").reset_index(drop=True)
+        write_parquet(self.root / FACES_FILE, faces)
+        write_parquet(self.root / IMAGES_FILE, images)
+        return faces, images
