@@ -1,0 +1,59 @@
+"""Run a source's work items concurrently, journaling each finished one (the resumable core).
+
+A work item (a photo, a file, a clip) is done when its journal line is written; a re-run returns the
+journaled rows without touching the item again. Items whose failure may be transient (a server
+still answering 503 after every retry) are reported but not journaled, so the next run tries again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from facerep.harvest.manifest import Journal
+from facerep.progress import track
+
+T = TypeVar("T")
+
+
+@dataclass
+class Outcome:
+    """The manifest rows of one item; `final` is False for failures worth retrying next run."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    final: bool = True
+
+
+def run_items(
+    items: Sequence[tuple[str, T]],
+    work: Callable[[T], Outcome],
+    journal: Journal,
+    description: str,
+    workers: int,
+) -> list[dict[str, Any]]:
+    """Process the items not yet journaled with `workers` threads; return every item's rows.
+
+    Threads suit this work: downloads wait on sockets, and PIL, PyAV and hashlib release the GIL
+    while decoding and hashing.
+    """
+    rows: list[dict[str, Any]] = []
+    todo: list[tuple[str, T]] = []
+    for key, item in items:
+        if key in journal:
+            rows.extend(journal.rows(key))
+        else:
+            todo.append((key, item))
+    done = len(items) - len(todo)
+    label = f"{description} ({done} done before)" if done else description
+    if not todo:
+        return rows
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(work, item): key for key, item in todo}
+        for fut in track(as_completed(futures), label, total=len(todo)):
+            out = fut.result()
+            if out.final:
+                journal.append(futures[fut], out.rows)
+            rows.extend(out.rows)
+    return rows
