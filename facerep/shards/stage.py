@@ -1,0 +1,131 @@
+"""`facerep shard`: the curated, licence-checked faces as WebDataset tar shards.
+
+Reads `<paths.curated>/curated.parquet`, `<paths.faces>/faces.parquet` (+ crops) and
+`<paths.raw>/manifest.parquet`; writes `<paths.shards>/shard-NNNNNN.tar` and `index.json` (name,
+sample count, sha256 and bytes per shard, plus the counts of faces left out and why). A face is
+written only when curate kept it and the licence gate (`facerep.shards.licenses`) lets it through.
+Samples are keyed by face_id with `jpg` (the crop's bytes, unchanged) and `json` (licence, owner,
+source, page_url, landmarks5, local_boxes: null when curate found fewer than `min_kept` accepted
+local crops, so the loader falls back to random local crops).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from facerep.errors import InputError
+from facerep.io import write_json
+from facerep.params import Params
+from facerep.shards.licenses import allowed_set, licence_reason
+from facerep.shards.writer import Sample, write_shards
+from facerep.stages import StageResult
+from facerep.tracking import Tracker
+
+
+def _read(path: Path, columns: list[str], stage: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(f"{path}: not found; run `facerep {stage}` first")
+    table = pd.read_parquet(path)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    return table
+
+
+def select_samples(params: Params) -> tuple[list[Sample], Counter[str]]:
+    """The faces to shard, with their metadata, and the count of faces left out per reason."""
+    faces_dir = Path(params.paths.faces)
+    curated = _read(
+        Path(params.paths.curated) / "curated.parquet", ["face_id", "keep", "local_boxes"], "curate"
+    )
+    faces = _read(faces_dir / "faces.parquet", ["face_id", "image_id", "landmarks5", "crop_path"], "detect")
+    manifest = _read(
+        Path(params.paths.raw) / "manifest.parquet", ["image_id", "license", "status"], "harvest"
+    )
+    if "license" not in faces.columns:
+        raise InputError(f"{faces_dir / 'faces.parquet'}: missing column license")
+    images = manifest.drop_duplicates("image_id").set_index("image_id")
+    face_rows = faces.set_index("face_id")
+    allowed = allowed_set(params.shard.licenses)
+    fallback = (
+        curated["local_fallback"] if "local_fallback" in curated.columns else pd.Series(False, curated.index)
+    )
+
+    samples: list[Sample] = []
+    left_out: Counter[str] = Counter()
+    for face_id, keep, boxes, fall in zip(
+        curated["face_id"], curated["keep"], curated["local_boxes"], fallback, strict=True
+    ):
+        if not bool(keep):
+            left_out["not_kept"] += 1
+            continue
+        if face_id not in face_rows.index:
+            raise InputError(f"curated.parquet: face {face_id} is not in faces.parquet")
+        face = face_rows.loc[face_id]
+        image = images.loc[face["image_id"]] if face["image_id"] in images.index else None
+        reason = licence_reason(
+            face["license"],
+            None if image is None else image["license"],
+            None if image is None else image["status"],
+            allowed,
+        )
+        if reason:
+            left_out[reason] += 1
+            continue
+        jpg = faces_dir / face["crop_path"]
+        if not jpg.exists():
+            raise InputError(f"{jpg}: crop of kept face {face_id} is missing")
+        local = (
+            None if bool(fall) or boxes is None or len(boxes) == 0 else [[float(v) for v in b] for b in boxes]
+        )
+        meta = {
+            "face_id": str(face_id),
+            "image_id": str(face["image_id"]),
+            "license": str(image["license"]),
+            "owner": _text(image.get("owner", face.get("owner"))),
+            "source": _text(image.get("source", face.get("source"))),
+            "page_url": _text(image.get("page_url")),
+            "landmarks5": [float(v) for v in face["landmarks5"]],
+            "local_boxes": local,
+        }
+        samples.append(Sample(str(face_id), jpg, jpg.stat().st_size, meta))
+    return samples, left_out
+
+
+def _text(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
+
+
+def run(params: Params, tracker: Tracker) -> StageResult:
+    """Write the shards and index.json (see the module docstring)."""
+    out_dir = Path(params.paths.shards)
+    samples, left_out = select_samples(params)
+    if not samples:
+        raise InputError(
+            f"{params.paths.curated}/curated.parquet: no kept face with an allowed licence to shard"
+        )
+    entries, skipped = write_shards(
+        samples, out_dir, params.seed, params.shard.max_count, params.shard.max_bytes
+    )
+    index = {
+        "seed": params.seed,
+        "samples": sum(e["count"] for e in entries),
+        "shards": entries,
+        "left_out": dict(sorted(left_out.items())),
+    }
+    write_json(out_dir / "index.json", index)
+    metrics = {
+        "samples": float(index["samples"]),
+        "shards": float(len(entries)),
+        "shards_skipped": float(skipped),
+        "bytes": float(sum(e["bytes"] for e in entries)),
+        **{f"left_out_{k}": float(v) for k, v in left_out.items()},
+    }
+    return StageResult(
+        metrics=metrics, outputs=[out_dir / "index.json", *(out_dir / e["name"] for e in entries)]
+    )
