@@ -34,6 +34,13 @@ class ImageCheck:
     oriented: bool = False
 
 
+def has_image_magic(data: bytes) -> bool:
+    """True when `data` starts like a jpg/png/webp: a file cut inside its header is truncated, not junk."""
+    return data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (
+        data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    )
+
+
 def check_image(data: bytes, max_pixels: int) -> ImageCheck:
     """Decide whether `data` is a usable jpg/png/webp image, without trusting its extension.
 
@@ -49,7 +56,7 @@ def check_image(data: bytes, max_pixels: int) -> ImageCheck:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return ImageCheck("decompression_bomb")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        return ImageCheck("not_an_image")
+        return ImageCheck("truncated" if has_image_magic(data) else "not_an_image")
     with img:
         if img.format not in FORMATS:
             return ImageCheck("unsupported_format")

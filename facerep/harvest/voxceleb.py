@@ -278,10 +278,13 @@ def harvest_tracks(
                 return Outcome(missing(ref, tracks, "download_failed"), final=False)
         if video is None:
             return Outcome(missing(ref, tracks, "source_video_missing"), final=False)
-        wanted: list[tuple[float, Track, int, float]] = sorted(
-            (t, tr, r, t - tr.frames[0] / cfg.metadata_fps)
-            for tr in tracks
-            for t, r in track_targets(tr, cfg.fps, cfg.metadata_fps)
+        wanted = sorted(
+            (
+                (t, tr, r, t - tr.frames[0] / cfg.metadata_fps)
+                for tr in tracks
+                for t, r in track_targets(tr, cfg.fps, cfg.metadata_fps)
+            ),
+            key=lambda w: (w[0], w[1].key),
         )
         rows: list[dict[str, Any]] = []
         try:
@@ -290,7 +293,8 @@ def harvest_tracks(
             return Outcome(missing(ref, tracks, _video_error(exc)))
         return Outcome(rows)
 
-    return run_items(list(groups.items()), work, journal, f"{source} source videos", workers)
+    items = [(ref, (ref, tracks)) for ref, tracks in groups.items()]
+    return run_items(items, work, journal, f"{source} source videos", workers)
 
 
 def _crop_tracks(

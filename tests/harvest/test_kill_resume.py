@@ -1,0 +1,84 @@
+"""Kill -9 a real `facerep harvest` process mid-harvest, re-run it, and get the uninterrupted manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fake_flickr import FakeFlickr, make_photos
+from helpers import TAGS, flickr_overrides
+
+from facerep.harvest.manifest import journal_path, read_manifest
+from facerep.params import load_params
+from facerep.stages import run_stage
+
+CONCURRENCY = 4
+
+
+def harvest_process(srv: FakeFlickr, raw: Path, cwd: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "facerep", "harvest"]
+    for item in flickr_overrides(srv, raw, **{"harvest.flickr.concurrency": CONCURRENCY}):
+        cmd += ["--set", item]
+    env = {**os.environ, "FLICKR_API_KEY": srv.api_key}
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def kill_when(proc: subprocess.Popen, path: Path, at_least: int, limit_s: float = 60) -> None:
+    """SIGKILL `proc` as soon as `path` holds `at_least` journal lines."""
+    deadline = time.monotonic() + limit_s
+    while lines(path) < at_least:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else proc.returncode
+        assert time.monotonic() < deadline, "harvest made no progress"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def test_kill9_then_rerun_equals_uninterrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    photos = make_photos(500, TAGS[:3], seed=11, broken_every=9)
+    with FakeFlickr(photos, cap=120, api_fail_every=13, image_delay=0.01) as srv:
+        monkeypatch.setenv("FLICKR_API_KEY", srv.api_key)
+        reference = tmp_path / "reference"
+        run_stage("harvest", load_params(None, flickr_overrides(srv, reference)))
+        srv.image_served.clear()
+
+        raw = tmp_path / "killed"
+        # first kill: while listing (the API answers cache exists, no image yet done)
+        proc = harvest_process(srv, raw, tmp_path)
+        kill_when(proc, journal_path(raw, "flickr_api"), 2)
+        # second and third kills: mid-download, after a re-start resumed the listing
+        for at in (120, 300):
+            proc = harvest_process(srv, raw, tmp_path)
+            kill_when(proc, journal_path(raw, "flickr"), at)
+            assert proc.returncode == -signal.SIGKILL
+            assert not (raw / "manifest.parquet").exists()
+        proc = harvest_process(srv, raw, tmp_path)
+        assert proc.wait(timeout=120) == 0, proc.stderr.read().decode() if proc.stderr else ""
+        served = dict(srv.image_served)
+
+    want = read_manifest(reference / "manifest.parquet")
+    got = read_manifest(raw / "manifest.parquet")
+    pd.testing.assert_frame_equal(got, want)
+    assert got["image_id"].is_unique
+    for row in got[got["status"] == "ok"].itertuples():
+        assert hashlib.sha256((raw / row.path).read_bytes()).hexdigest() == row.sha256
+    assert not [p for p in raw.rglob("*.tmp")]
+    # nothing downloaded twice, except the few requests in flight at each kill
+    repeated = sum(n - 1 for n in served.values() if n > 1)
+    assert repeated <= 2 * CONCURRENCY
+    assert len(served) == len(got[got["status"].isin(["ok", "duplicate", "robots_optout"])]) + sum(
+        got["status"].isin(
+            ["truncated", "zero_bytes", "not_an_image", "decompression_bomb", "unsupported_format"]
+        )
+    )

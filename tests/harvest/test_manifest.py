@@ -1,0 +1,56 @@
+"""The journal survives torn writes; the manifest is order-independent, de-duplicated and typed."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from facerep.harvest.manifest import SCHEMA, Journal, build_manifest, make_row, write_manifest
+
+
+def rows(n: int) -> list[dict]:
+    out = []
+    for i in range(n):
+        sha = f"{i % 7:064x}"
+        out.append(
+            make_row(f"folder:{i:03d}.jpg", "folder", f"file:///{i}", "ok", path=f"{i}.jpg", sha256=sha)
+        )
+    out.append(make_row("folder:zz.jpg", "folder", "file:///zz", "truncated"))
+    return out
+
+
+def test_journal_cuts_a_torn_last_line_and_keeps_appending(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    with Journal(path) as j:
+        j.append("a", rows(2))
+        j.append("b", rows(1))
+    with open(path, "ab") as fh:
+        fh.write(b'{"item": "c", "rows": [{"image_id": "fold')  # kill -9 in the middle of a write
+    with Journal(path) as j:
+        assert set(j.items) == {"a", "b"}
+        j.append("c", rows(1))
+    with Journal(path) as j:
+        assert set(j.items) == {"a", "b", "c"}
+        assert j.rows("a")[0]["image_id"] == "folder:000.jpg"
+
+
+def test_manifest_is_independent_of_row_order_and_marks_duplicates() -> None:
+    base = rows(20)
+    shuffled = base[:]
+    random.Random(0).shuffle(shuffled)
+    a, b = build_manifest(base), build_manifest(shuffled + base[:5])  # repeats are dropped too
+    assert a.equals(b)
+    df = a.to_pandas()
+    assert list(df["image_id"]) == sorted(df["image_id"])
+    assert (df["status"] == "ok").sum() == 7  # 20 files with 7 distinct contents
+    dup = df[df["image_id"] == "folder:007.jpg"].iloc[0]
+    assert dup["status"] == "duplicate" and dup["dup_of"] == "folder:000.jpg" and pd.isna(dup["path"])
+
+
+def test_written_schema_is_fixed_even_when_columns_are_all_null(tmp_path: Path) -> None:
+    path = tmp_path / "m.parquet"
+    write_manifest(path, build_manifest(rows(3)))
+    assert pq.read_schema(path).remove_metadata() == SCHEMA
