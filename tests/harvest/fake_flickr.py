@@ -103,7 +103,7 @@ def make_photos(
 def _base_images(image_kb: int) -> list[bytes]:
     """A few noise JPEGs of about `image_kb` KB (noise compresses badly, so the size is predictable)."""
     rng = np.random.default_rng(7)
-    side = max(16, int(math.sqrt(image_kb * 1024 / 1.1)))
+    side = max(16, int(math.sqrt(image_kb * 1024 / 0.6)))  # about 0.6 bytes per noise pixel at q75
     out = []
     for _ in range(8):
         arr = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
@@ -341,7 +341,8 @@ def serve_forever(n: int, tags: list[str], **kwargs: object) -> None:
     import sys
 
     image_kb = int(kwargs.pop("image_kb", 50))  # type: ignore[arg-type]
-    server = FakeFlickr(make_photos(n, tags, broken_every=0), image_kb=image_kb, **kwargs).start()  # type: ignore[arg-type]
+    photos = make_photos(n, tags, broken_every=0, licenses=(4,))
+    server = FakeFlickr(photos, image_kb=image_kb, **kwargs).start()  # type: ignore[arg-type]
     sys.stdout.write(json.dumps({"api_url": server.api_url, "api_key": server.api_key}) + "\n")
     sys.stdout.flush()
     threading.Event().wait()

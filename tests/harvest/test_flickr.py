@@ -2,45 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sqlite3
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from fake_flickr import FakeFlickr, FakePhoto, expected_status, make_photos
-from helpers import TAGS, flickr_overrides
+from fake_flickr import FakeFlickr, FakePhoto, make_photos
+from helpers import TAGS, assert_manifest_matches, expected_manifest, flickr_overrides
 
 from facerep.errors import InputError
-from facerep.harvest.licenses import DEFAULT_ALLOWED, license_name
+from facerep.harvest.licenses import DEFAULT_ALLOWED
 from facerep.harvest.manifest import read_manifest
 from facerep.params import load_params
 from facerep.stages import run_stage
-
-
-def expected_manifest(srv: FakeFlickr, tags: list[str], allowed: set[int]) -> dict[str, dict]:
-    """What the manifest must say of every photo the server can list, content duplicates included."""
-    rows = {}
-    for p in srv.photos:
-        status = expected_status(p, allowed)
-        rows[f"flickr:{p.id}"] = {
-            "status": status,
-            "sha256": srv.sha256(p) if status == "ok" else None,
-            "license": license_name(p.license),
-            "owner": p.ownername,
-            "page_url": f"https://www.flickr.com/photos/{p.owner}/{p.id}",
-            "tag": next(t for t in tags if t in p.tags),
-            "dup_of": None,
-        }
-    first: dict[str, str] = {}
-    for image_id in sorted(rows):
-        r = rows[image_id]
-        if r["status"] == "ok":
-            owner = first.setdefault(r["sha256"], image_id)
-            if owner != image_id:
-                r.update(status="duplicate", dup_of=owner)
-    return rows
 
 
 def run_flickr(srv: FakeFlickr, raw: Path, monkeypatch: pytest.MonkeyPatch, **extra: object):
@@ -61,23 +35,7 @@ def test_scaled_acceptance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         params, result = run_flickr(srv, raw, monkeypatch)
         want = expected_manifest(srv, TAGS, set(params.harvest.flickr.licenses))
         assert srv.api_calls > len(TAGS) * 5  # split windows and pages, plus retried 500/429 answers
-    df = read_manifest(raw / "manifest.parquet")
-    assert df["image_id"].is_unique
-    assert list(df["image_id"]) == sorted(df["image_id"])
-    got = {r["image_id"]: r for r in df.to_dict("records")}
-    assert set(got) == set(want)
-    for image_id, w in want.items():
-        g = got[image_id]
-        for col in ("status", "license", "owner", "page_url", "tag"):
-            assert g[col] == w[col], (image_id, col, g[col], w[col])
-        if w["status"] == "ok":
-            assert g["sha256"] == w["sha256"]
-            assert hashlib.sha256((raw / g["path"]).read_bytes()).hexdigest() == w["sha256"]
-            assert g["width"] > 0 and g["height"] > 0
-        else:
-            assert pd.isna(g["path"])  # null for every rejected item
-        if w["status"] == "duplicate":
-            assert g["dup_of"] == w["dup_of"]
+    df = assert_manifest_matches(raw, want)
     statuses = set(df["status"])
     for reason in ("license_not_allowed", "http_404", "truncated", "zero_bytes", "not_an_image"):
         assert reason in statuses

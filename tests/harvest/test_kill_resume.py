@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fake_flickr import FakeFlickr, make_photos
-from helpers import TAGS, flickr_overrides
+from helpers import TAGS, assert_manifest_matches, expected_manifest, flickr_overrides
 
 from facerep.harvest.manifest import journal_path, read_manifest
 from facerep.params import load_params
@@ -81,4 +81,34 @@ def test_kill9_then_rerun_equals_uninterrupted(tmp_path: Path, monkeypatch: pyte
         got["status"].isin(
             ["truncated", "zero_bytes", "not_an_image", "decompression_bomb", "unsupported_format"]
         )
+    )
+
+
+@pytest.mark.slow
+def test_full_acceptance_6000_photos_with_kill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's acceptance scenario at full size: 6,000 photos over 2 tags (about 4,500 per tag, so
+    Flickr's real 4,000 cap splits windows), non-CC licences, broken files, 500s and 429s, a kill -9."""
+    tags = TAGS[:2]
+    photos = make_photos(6000, tags, seed=6000, broken_every=40)
+    extra = {"harvest.flickr.per_page": 500, "harvest.flickr.result_cap": 4000}
+    with FakeFlickr(photos, cap=4000, api_fail_every=7, api_429_every=19) as srv:
+        assert max(sum(t in p.tags for p in photos) for t in tags) > srv.cap
+        monkeypatch.setenv("FLICKR_API_KEY", srv.api_key)
+        reference = tmp_path / "reference"
+        params = load_params(None, flickr_overrides(srv, reference, tags, **extra))
+        run_stage("harvest", params)
+        want = expected_manifest(srv, tags, set(params.harvest.flickr.licenses))
+        assert_manifest_matches(reference, want)
+
+        raw = tmp_path / "killed"
+        cmd = [sys.executable, "-m", "facerep", "harvest"]
+        for item in flickr_overrides(srv, raw, tags, **extra):
+            cmd += ["--set", item]
+        env = {**os.environ, "FLICKR_API_KEY": srv.api_key}
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        kill_when(proc, journal_path(raw, "flickr"), 2500, limit_s=300)
+        assert subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, timeout=600).returncode == 0
+    assert_manifest_matches(raw, want)
+    pd.testing.assert_frame_equal(
+        read_manifest(raw / "manifest.parquet"), read_manifest(reference / "manifest.parquet")
     )
