@@ -5,7 +5,8 @@ from pydantic import Field, field_validator
 from facerep.harvest.licenses import DEFAULT_ALLOWED, FLICKR_LICENSES
 from facerep.paramsbase import StrictModel
 
-DEFAULT_LICENSES = [FLICKR_LICENSES[i] for i in DEFAULT_ALLOWED]
+SYNTHFACES_LICENSE = "SynthFaces (generated, CC0 1.0)"  # facerep.harvest.synthetic.LICENSE
+DEFAULT_LICENSES = [*(FLICKR_LICENSES[i] for i in DEFAULT_ALLOWED), SYNTHFACES_LICENSE]
 
 
 class ShardParams(StrictModel):

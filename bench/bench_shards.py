@@ -1,0 +1,159 @@
+"""Shard benchmarks: writing vs a plain copy, reading + decoding vs a folder, the multi-crop pipeline.
+
+Every ratio is measured in one run on the same files: N face crops (256x256 JPEG, as detect writes
+them) made from the real photos that ship in insightface and scikit-image, each randomly shifted
+and recoloured so no two files are equal. Writes `bench/results/shards.md`.
+
+    .venv/bin/python bench/bench_shards.py [--faces 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "curate"))
+
+from curate_photos import photo_faces  # noqa: E402
+
+from facerep.io import write_json  # noqa: E402
+from facerep.shards.loader import folder_loader, shard_loader  # noqa: E402
+from facerep.shards.writer import Sample, write_shards  # noqa: E402
+from facerep.ssl.augment import MultiCropTransform  # noqa: E402
+
+
+def make_faces(folder: Path, count: int, seed: int = 0) -> list[Sample]:
+    rng = np.random.default_rng(seed)
+    photos = photo_faces()
+    folder.mkdir(parents=True)
+    samples = []
+    for i in range(count):
+        crop = photos[i % len(photos)].crop
+        m = np.float32([[1, 0, rng.uniform(-12, 12)], [0, 1, rng.uniform(-12, 12)]])
+        img = cv2.warpAffine(crop, m, (256, 256), borderMode=cv2.BORDER_REFLECT)
+        img = np.clip(img * rng.uniform(0.8, 1.2, 3), 0, 255).astype(np.uint8)
+        path = folder / f"f{i:06d}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        meta = {"face_id": path.stem, "license": "CC BY 4.0", "local_boxes": [[64, 64, 192, 192, 0.6]]}
+        samples.append(Sample(path.stem, path, path.stat().st_size, meta))
+    return samples
+
+
+def copy_all(samples: list[Sample], dest: Path) -> None:
+    """The baseline for writing: a plain copy of the same crop files."""
+    dest.mkdir()
+    for s in samples:
+        shutil.copyfile(s.jpg, dest / s.jpg.name)
+
+
+def to_tensor(img: Image.Image, local_boxes: object) -> list[torch.Tensor]:
+    """Decode only: the image as a uint8 tensor (the baseline transform for reading speed)."""
+    return [torch.from_numpy(np.array(img)).permute(2, 0, 1)]
+
+
+def timed(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def count_images(loader) -> int:
+    return sum(len(b["__key__"]) for b in loader)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--faces", type=int, default=2000)
+    ap.add_argument("--pipeline-faces", type=int, default=192)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench_shards_"))
+    try:
+        samples = make_faces(work / "folder", args.faces)
+        total = sum(s.size for s in samples)
+        t_copy = min(timed(lambda k=k: copy_all(samples, work / f"copy{k}"))[0] for k in range(args.repeats))
+        t_write = min(
+            timed(lambda k=k: write_shards(samples, work / f"shards{k}", 0, 500, 1 << 30))[0]
+            for k in range(args.repeats)
+        )
+        entries, _ = write_shards(samples, work / "shards", 0, 500, 1 << 30)
+        write_json(work / "shards" / "index.json", {"samples": len(samples), "shards": entries})
+
+        bs = 32
+        rates: dict[str, list[float]] = {"folder": [], "shards": []}
+        for _ in range(args.repeats):  # interleaved, best of each: the machine is shared
+            t, n = timed(
+                lambda: count_images(folder_loader(work / "folder", to_tensor, bs, shuffle_buffer=0))
+            )
+            rates["folder"].append(n / t)
+            t, n = timed(
+                lambda: count_images(shard_loader(str(work / "shards"), to_tensor, bs, shuffle_buffer=0))
+            )
+            rates["shards"].append(n / t)
+        folder_rate, shard_rate = max(rates["folder"]), max(rates["shards"])
+        rows_read = [
+            ("folder of JPEG files (baseline)", folder_rate, 1.0),
+            ("WebDataset shards", shard_rate, shard_rate / folder_rate),
+        ]
+
+        sub = samples[: args.pipeline_faces]
+        small = work / "small"
+        entries_small, _ = write_shards(sub, small, 0, 24, 1 << 30)
+        write_json(small / "index.json", {"samples": len(sub), "shards": entries_small})
+        transform = MultiCropTransform()
+        rows_pipe = []
+        for workers in (0, 1, 2):
+            cores = max(1, workers)
+            t, n = timed(
+                lambda w=workers: count_images(
+                    shard_loader(str(small), transform, 16, num_workers=w, shuffle_buffer=64)
+                )
+            )
+            rows_pipe.append((workers, n / t, n / t / cores))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    mb = total / 1e6
+    lines = [
+        "## Shards (`bench/bench_shards.py`)",
+        "",
+        f"{args.faces} face crops, 256x256 JPEG (quality 95), {mb:.1f} MB; one process, "
+        f"{os.cpu_count()} CPU cores shared with other jobs. Reading uses the project's loaders "
+        "(`folder_loader` vs `shard_loader`) with a decode-only transform, batch 32, no shuffle buffer.",
+        "",
+        "| reading + JPEG decode (best of repeats) | images/s | ratio |",
+        "|---|---|---|",
+        *[f"| {name} | {rate:.0f} | {ratio:.2f} |" for name, rate, ratio in rows_read],
+        "",
+        "| writing | MB/s | ratio |",
+        "|---|---|---|",
+        f"| plain file copy of the same crops (baseline) | {mb / t_copy:.0f} | 1.00 |",
+        f"| shard writer (tar + atomic rename + sha256) | {mb / t_write:.0f} | {t_copy / t_write:.2f} |",
+        "",
+        "Full multi-crop pipeline (`MultiCropTransform()` defaults: 2 x 224 + 6 x 96 views, "
+        f"Bulat et al. A.1), {args.pipeline_faces} faces, batch 16:",
+        "",
+        "| DataLoader workers | images/s | images/s per core |",
+        "|---|---|---|",
+        *[f"| {w} | {rate:.1f} | {per:.1f} |" for w, rate, per in rows_pipe],
+        "",
+    ]
+    out = ROOT / "bench" / "results" / "shards.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
