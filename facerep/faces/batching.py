@@ -5,7 +5,8 @@ side is `input_size` (small images are enlarged too, so a face's size at the net
 depend on the source resolution, as retinaface-pytorch's `LongestMaxSize`), then pasted top-left on
 a canvas whose sides are the batch's largest sides rounded up to a multiple of the coarsest stride.
 Padding is zero after normalisation, i.e. the mean colour, which the networks read as background.
-Pasting top-left means mapping back is a single division by the resize scale.
+Pasting top-left means mapping back is a single division by the resize scale. Batches group images
+of one orientation (`grouped_batches`) so the canvas stays close to each image's own shape.
 """
 
 from __future__ import annotations
@@ -77,6 +78,20 @@ def prefetch_map(fn: Callable[[T], R], items: Iterable[T], executor: Executor, d
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
+
+
+def grouped_batches(items: Iterable[T], size: int, key: Callable[[T], object]) -> Iterator[list[T]]:
+    """Batches of `size` items sharing `key` (e.g. landscape vs portrait), as Detectron2's aspect-ratio
+    grouping: a landscape and a portrait image letterboxed together would pad both to a square and
+    nearly double the pixels the network processes. At most one partial batch per key waits; they
+    are flushed at the end, so order changes but every item comes out once."""
+    waiting: dict[object, list[T]] = {}
+    for item in items:
+        group = waiting.setdefault(key(item), [])
+        group.append(item)
+        if len(group) == size:
+            yield waiting.pop(key(item))
+    yield from (group for group in waiting.values() if group)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -41,7 +41,7 @@ class DetectParams(StrictModel):
     backend: Literal["retinaface", "retinaface_mobile", "scrfd"] = "retinaface_mobile"
     batch_size: int = Field(8, gt=0, description="images per forward pass")
     input_size: int = Field(640, ge=32, description="letterbox: longer image side at the network input")
-    threshold: float = Field(0.8, gt=0.0, lt=1.0, description="minimum face confidence")
+    threshold: float = Field(0.6, gt=0.0, lt=1.0, description="minimum face confidence (biubug6 vis_thres)")
     nms_iou: float = Field(0.4, gt=0.0, le=1.0, description="NMS IoU threshold")
     min_face_px: int = Field(20, ge=0, description="drop faces whose longer box side is smaller (source px)")
     max_faces: int = Field(50, gt=0, description="keep at most this many faces per image (highest scores)")

@@ -20,7 +20,7 @@ PRE_NMS_TOP_K = 5000
 class Selection:
     """The filtering parameters of one detector."""
 
-    threshold: float = 0.8
+    threshold: float = 0.6
     nms_iou: float = 0.4
     min_face_px: float = 0.0
     max_faces: int = 50

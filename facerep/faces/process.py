@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from facerep.faces.batching import Prepared, batched, prefetch_map
+from facerep.faces.batching import Prepared, grouped_batches, prefetch_map
 from facerep.faces.config import DetectParams
 from facerep.faces.crop import crop_face, face_size
 from facerep.faces.detector import Detections, Detector
@@ -119,6 +119,14 @@ def _commit(store: FaceStore, pending: list[Future[ImageResult]]) -> int:
     return len(results)
 
 
+def orientation(item: Loaded) -> str:
+    """Batching key: unusable images (no network input) go together, usable ones by orientation."""
+    if item.prepared is None:
+        return "unusable"
+    h, w = item.prepared.image.shape[:2]
+    return "portrait" if h > w else "landscape"
+
+
 def run_detection(
     rows: Iterable[dict[str, Any]],
     detector: Detector,
@@ -132,7 +140,7 @@ def run_detection(
     with ThreadPoolExecutor(max_workers=params.workers, thread_name_prefix="detect") as pool:
         stream = prefetch_map(lambda r: load(r, raw_dir, detector), rows, pool, depth)
         pending: list[Future[ImageResult]] = []
-        for batch in batched(stream, params.batch_size):
+        for batch in grouped_batches(stream, params.batch_size, orientation):
             usable = [item for item in batch if item.prepared is not None]
             dets = iter(detector.detect_prepared([item.prepared for item in usable]))
             for item in batch:

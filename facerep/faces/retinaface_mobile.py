@@ -57,14 +57,14 @@ def onnx_providers(device: str) -> list[str]:
 
 
 class RetinaFaceMobile(RetinaFaceBase):
-    """The offline default backend: `RetinaFaceMobile(threshold=0.8).detect([rgb, ...])`."""
+    """The offline default backend: `RetinaFaceMobile(threshold=0.6).detect([rgb, ...])`."""
 
     name = "retinaface_mobile"
     normalisation = Normalisation(mean=(104.0, 117.0, 123.0), bgr=True)
 
     def __init__(
         self,
-        threshold: float = 0.8,
+        threshold: float = 0.6,
         nms_iou: float = 0.4,
         min_face_px: float = 0.0,
         max_faces: int = 50,
