@@ -9,6 +9,7 @@ writes exactly the bytes an uninterrupted one writes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -114,8 +115,12 @@ class Journal:
         self.close()
 
 
-def journal_path(raw: Path, source: str) -> Path:
-    return raw / ".journal" / f"{source}.jsonl"
+def journal_path(raw: Path, source: str, settings: dict[str, Any] | None = None) -> Path:
+    """`<raw>/.journal/<source>/<fingerprint>.jsonl`: one journal per combination of the settings that
+    shape a source's rows, so changing one (say `voxceleb.fps`) redoes the work instead of reusing rows
+    made under the old value."""
+    digest = hashlib.sha256(json.dumps(settings or {}, sort_keys=True).encode()).hexdigest()[:12]
+    return raw / ".journal" / source / f"{digest}.jsonl"
 
 
 def build_manifest(rows: Iterable[dict[str, Any]]) -> pa.Table:

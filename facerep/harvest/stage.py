@@ -41,10 +41,34 @@ def remove_partial_files(raw: Path) -> int:
     return removed
 
 
+def source_settings(source: str, params: Params) -> dict[str, Any]:
+    """The parameters that shape a source's manifest rows (the journal's fingerprint)."""
+    h = params.harvest.model_dump(mode="json")
+    vox = {k: v for k, v in h["voxceleb"].items() if k != "download"}
+    shared = {"max_pixels": h["max_pixels"]}
+    if source == "synthetic":
+        return {**shared, "synth": params.paths.synth, "voxceleb": vox}
+    if source == "folder":
+        return {**shared, **h["folder"]}
+    if source == "voxceleb":
+        return {**shared, **vox}
+    keep = (
+        "api_url",
+        "tags",
+        "licenses",
+        "min_upload_date",
+        "max_upload_date",
+        "size",
+        "honor_noai",
+        "page_url",
+    )
+    return {**shared, **{k: h["flickr"][k] for k in keep}}
+
+
 def harvest_source(source: str, params: Params, raw: Path, metrics: dict[str, float]) -> list[dict[str, Any]]:
     """The rows of one source."""
     cfg = params.harvest
-    with Journal(journal_path(raw, source)) as journal:
+    with Journal(journal_path(raw, source, source_settings(source, params))) as journal:
         if source == "synthetic":
             return harvest_synthetic(Path(params.paths.synth), raw, journal, cfg)
         if source == "folder":
@@ -60,7 +84,7 @@ def harvest_source(source: str, params: Params, raw: Path, metrics: dict[str, fl
             if cfg.voxceleb.metadata is not None:
                 rows += harvest_tracks(raw, journal, cfg.voxceleb)
             return rows
-        with Journal(journal_path(raw, "flickr_api")) as api_cache:
+        with Journal(journal_path(raw, "flickr_api")) as api_cache:  # keyed by the full query
             run = harvest_flickr(cfg, raw, journal, api_cache)
         metrics["flickr_api_calls"] = float(run.api_calls)
         metrics["flickr_listed"] = float(run.listed)

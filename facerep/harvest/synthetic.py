@@ -15,15 +15,14 @@ from facerep.harvest.config import HarvestParams
 from facerep.harvest.folder import harvest_folder
 from facerep.harvest.manifest import Journal
 from facerep.harvest.voxceleb import harvest_clips
+from facerep.synth.layout import SCENE_IMAGES, VIDEOS_DIR
 
-SCENES_DIR = "scenes/images"
-VIDEOS_DIR = "videos"
 LICENSE = "SynthFaces (generated, CC0 1.0)"
 
 
 def harvest_synthetic(synth: Path, raw: Path, journal: Journal, cfg: HarvestParams) -> list[dict[str, Any]]:
     """Rows for every SynthFaces scene (`synth:scene_000012`) and video frame (`synth:idNNNNN/...@t`)."""
-    scenes, videos = synth / SCENES_DIR, synth / VIDEOS_DIR
+    scenes, videos = synth / SCENE_IMAGES, synth / VIDEOS_DIR
     if not scenes.is_dir() and not videos.is_dir():
         raise InputError(f"{synth}: no SynthFaces output (paths.synth); run `facerep synth` first")
     rows: list[dict[str, Any]] = []

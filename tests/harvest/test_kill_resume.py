@@ -15,7 +15,7 @@ import pytest
 from fake_flickr import FakeFlickr, make_photos
 from helpers import TAGS, assert_manifest_matches, expected_manifest, flickr_overrides
 
-from facerep.harvest.manifest import journal_path, read_manifest
+from facerep.harvest.manifest import read_manifest
 from facerep.params import load_params
 from facerep.stages import run_stage
 
@@ -30,14 +30,15 @@ def harvest_process(srv: FakeFlickr, raw: Path, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def lines(path: Path) -> int:
-    return path.read_bytes().count(b"\n") if path.exists() else 0
+def lines(journals: Path) -> int:
+    """Journal lines written so far under `<raw>/.journal/<source>/`."""
+    return sum(p.read_bytes().count(b"\n") for p in journals.glob("*.jsonl"))
 
 
-def kill_when(proc: subprocess.Popen, path: Path, at_least: int, limit_s: float = 60) -> None:
-    """SIGKILL `proc` as soon as `path` holds `at_least` journal lines."""
+def kill_when(proc: subprocess.Popen, journals: Path, at_least: int, limit_s: float = 60) -> None:
+    """SIGKILL `proc` as soon as the journals under `journals` hold `at_least` lines."""
     deadline = time.monotonic() + limit_s
-    while lines(path) < at_least:
+    while lines(journals) < at_least:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else proc.returncode
         assert time.monotonic() < deadline, "harvest made no progress"
         time.sleep(0.02)
@@ -56,11 +57,11 @@ def test_kill9_then_rerun_equals_uninterrupted(tmp_path: Path, monkeypatch: pyte
         raw = tmp_path / "killed"
         # first kill: while listing (the API answers cache exists, no image yet done)
         proc = harvest_process(srv, raw, tmp_path)
-        kill_when(proc, journal_path(raw, "flickr_api"), 2)
+        kill_when(proc, raw / ".journal" / "flickr_api", 2)
         # second and third kills: mid-download, after a re-start resumed the listing
         for at in (120, 300):
             proc = harvest_process(srv, raw, tmp_path)
-            kill_when(proc, journal_path(raw, "flickr"), at)
+            kill_when(proc, raw / ".journal" / "flickr", at)
             assert proc.returncode == -signal.SIGKILL
             assert not (raw / "manifest.parquet").exists()
         proc = harvest_process(srv, raw, tmp_path)
@@ -106,7 +107,7 @@ def test_full_acceptance_6000_photos_with_kill(tmp_path: Path, monkeypatch: pyte
             cmd += ["--set", item]
         env = {**os.environ, "FLICKR_API_KEY": srv.api_key}
         proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        kill_when(proc, journal_path(raw, "flickr"), 2500, limit_s=300)
+        kill_when(proc, raw / ".journal" / "flickr", 2500, limit_s=300)
         assert subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, timeout=600).returncode == 0
     assert_manifest_matches(raw, want)
     pd.testing.assert_frame_equal(

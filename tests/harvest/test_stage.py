@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import subprocess
 import sys
@@ -55,14 +56,22 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
 
 
 def test_real_synth_stage_output(tmp_path: Path) -> None:
-    """Once `facerep synth` exists: harvest its real output through the same code paths."""
-    pytest.importorskip("facerep.synth.stage")
-    sets = [f"paths.synth={tmp_path / 'synth'}", f"paths.raw={tmp_path / 'raw'}", "tracking.enabled=false"]
+    """`facerep synth` then `facerep harvest`: every scene, and ceil(duration x 6) frames per video."""
+    from facerep.synth.layout import read_scenes, read_video_frames
+
+    synth = tmp_path / "synth"
+    sets = [f"paths.synth={synth}", f"paths.raw={tmp_path / 'raw'}", "tracking.enabled=false"]
     sets += ["synth.faces=4", "synth.scenes=2", "synth.videos=1", "synth.identities=4"]
     params = load_params(None, sets)
     run_stage("synth", params)
     run_stage("harvest", params)
     df = read_manifest(tmp_path / "raw" / "manifest.parquet")
     assert (df["status"] == "ok").all()
-    assert df["image_id"].str.match(r"synth:scene_\d{6}$").sum() == 2
-    assert df["frame_time"].notna().sum() > 0
+    scene_ids = {f"synth:{Path(f).stem}" for f in read_scenes(synth)["file"]}
+    assert set(df.loc[df["frame_time"].isna(), "image_id"]) == scene_ids
+    truth = read_video_frames(synth)
+    for path, frames in truth.groupby("path"):
+        clip = path.removesuffix(".mp4")
+        got = df[df["image_id"].str.startswith(f"synth:{clip}@")]
+        fps = 1 / frames["time"].sort_values().diff().median()
+        assert len(got) == math.ceil(len(frames) / fps * 6 - 1e-9), path

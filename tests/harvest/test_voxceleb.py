@@ -81,6 +81,11 @@ def test_rerun_decodes_nothing_again(tmp_path: Path, tree: Path) -> None:
     df2, _ = harvest(tmp_path, f"harvest.voxceleb.root={tree}")
     assert df1.equals(df2)
     assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "raw" / "voxceleb").rglob("*.jpg")}
+    df3, _ = harvest(
+        tmp_path, f"harvest.voxceleb.root={tree}", "harvest.voxceleb.fps=3"
+    )  # new setting: redone
+    clip = df3[df3["image_id"].str.startswith("vox:id00012/abcDEF12345/00001@")]
+    assert len(clip) == 6 and list(clip["frame_time"]) == sorted(clip["frame_time"])
 
 
 VOX2_TXT = """Identity  : \t{spk}
