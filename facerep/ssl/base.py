@@ -29,6 +29,7 @@ How a method plugs in (the contract the face methods ProS, FRA, PCL and SimFLE b
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -112,9 +113,19 @@ class Method(nn.Module):
         return out
 
     # ----- momentum teachers ---------------------------------------------------------------
-    def add_momentum_teacher(self, online: str, teacher: str) -> nn.Module:
-        """Register attribute `teacher` as a frozen copy of attribute `online`, EMA-updated every step."""
-        copy_ = copy.deepcopy(getattr(self, online))
+    def add_momentum_teacher(
+        self, online: str, teacher: str, build: Callable[[], nn.Module] | None = None
+    ) -> nn.Module:
+        """Register attribute `teacher` as a frozen copy of attribute `online`, EMA-updated every step.
+
+        `build` makes a fresh module of the same shape for modules that cannot be deep-copied
+        (weight-normalised layers); it then receives `online`'s weights.
+        """
+        if build is None:
+            copy_ = copy.deepcopy(getattr(self, online))
+        else:
+            copy_ = build()
+            copy_.load_state_dict(getattr(self, online).state_dict())
         for p in copy_.parameters():
             p.requires_grad = False
         setattr(self, teacher, copy_)

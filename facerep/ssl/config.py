@@ -159,6 +159,129 @@ class DinoParams(MethodParams):
     freeze_last_layer_steps: int | None = Field(None, ge=0)
 
 
+class ProsParams(MethodParams):
+    """ProS (Di et al., sections 3.1-3.3); `facerep.ssl.methods.pros` says where the paper is silent.
+
+    Paper: ViT-S/16 (`pretrain.backbone=vit_s16`), 224 px global and 96 px local views, 20 epochs at
+    batch 256 with AdamW (weight decay 0.04), lr 2e-4 warmed over 2 epochs to 1e-3, cosine to 1e-6.
+    The crop counts and scales are DINO's (the paper cites DINO's multi-crop without numbers).
+    """
+
+    crops: CropParams = Field(
+        default_factory=lambda: CropParams(
+            global_scale=(0.4, 1.0),
+            local_scale=(0.05, 0.4),
+            local_count=8,
+            blur=[1.0, 0.1, 0.5],
+            solarize=[0.0, 0.2, 0.0],
+        )
+    )
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(
+            name="adamw",
+            base_lr=1e-3,
+            final_lr_ratio=1e-3,
+            warmup_fraction=0.1,
+            weight_decay=0.04,
+            exclude_bias_norm=True,
+            clip_grad=3.0,
+        )
+    )
+    prototypes: int = Field(1024, ge=2)
+    output_dim: int = Field(256, gt=0)
+    hidden_dim: int = Field(2048, gt=0)
+    teacher_temperature: float = Field(0.025, gt=0)
+    student_temperature: float = Field(0.1, gt=0)
+    entropy_weight: float = Field(1.0, ge=0)
+    momentum: float = Field(0.996, ge=0, le=1)
+    momentum_end: float = Field(1.0, ge=0, le=1)
+
+
+class FraParams(MethodParams):
+    """FRA (Gao and Patras, sections 3.2-3.4, 4.1.1, Tables 7-8): BYOL's settings plus the region terms.
+
+    Paper: ResNet-50 (`pretrain.backbone=resnet50`), BYOL augmentations and optimiser, N = 8 heatmaps,
+    one decoder layer, lambda_c = 0.5, lambda_r = 0.1.
+    """
+
+    crops: CropParams = Field(
+        default_factory=lambda: CropParams(global_scale=(0.08, 1.0), blur=[1.0, 0.1], solarize=[0.0, 0.2])
+    )
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(
+            name="lars", base_lr=0.2, warmup_fraction=0.01, weight_decay=1.5e-6, exclude_bias_norm=True
+        )
+    )
+    hidden_dim: int = Field(4096, gt=0)
+    output_dim: int = Field(256, gt=0)
+    heatmaps: int = Field(8, ge=2)
+    decoder_layers: int = Field(1, ge=1)
+    decoder_dim: int = Field(256, gt=0)
+    decoder_heads: int = Field(8, ge=1)
+    lambda_c: float = Field(0.5, ge=0, le=1)
+    lambda_r: float = Field(0.1, ge=0)
+    heatmap_temperature: float = Field(0.1, gt=0)
+    sinkhorn_epsilon: float = Field(0.05, gt=0)
+    sinkhorn_iters: int = Field(3, ge=1)
+    memax_weight: float = Field(1.0, ge=0)
+    momentum: float = Field(0.996, ge=0, le=1)
+    momentum_end: float = Field(1.0, ge=0, le=1)
+
+
+class PclParams(MethodParams):
+    """PCL (Liu et al., sections 3.1-3.3 and 4.1): 64 px views, flips as the pose variation.
+
+    Paper: a 16-layer CNN backbone, 2048-d pose and face features, Adam (beta 0.9/0.999) at lr 1e-4
+    for batch 256 with cosine annealing, tau = 0.07, 1000 epochs. `feature_dim` defaults to 512 for
+    CPU runs (set 2048 for the paper). Horizontal flip is the pose augmentation, so the views do not
+    flip (`crops.flip` must stay false).
+    """
+
+    crops: CropParams = Field(default_factory=lambda: CropParams(global_scale=(0.2, 1.0)))
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(name="adamw", base_lr=1e-4, weight_decay=0.0)
+    )
+    feature_dim: int = Field(512, gt=0)
+    decoder_channels: int = Field(256, gt=0)
+    temperature: float = Field(0.07, gt=0)
+    orth_weight: float = Field(1.0, ge=0)
+    dwa_temperature: float = Field(2.0, gt=0)
+    dwa_period_steps: int | None = Field(None, ge=1)
+
+
+class SimfleParams(MethodParams):
+    """SimFLE (Moon et al., sections 3.1-3.3 and 4.1).
+
+    Paper: ResNet-50 (`pretrain.backbone=resnet50`), 224 px global views (`crops.global_size=224`),
+    FaceMAE at 112 px (`mae_size=112`) with an MAE ViT-Base (`mae_dim=768`, `mae_depth=12`,
+    `mae_heads=12`, decoder 512 x 8), SGD momentum 0.9, weight decay 1e-4, lr 0.05 for batch 256,
+    cosine decay, 100 epochs. The CPU defaults shrink the views and the MAE.
+    """
+
+    crops: CropParams = Field(default_factory=lambda: CropParams(global_scale=(0.08, 1.0)))
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(name="sgd", base_lr=0.05, weight_decay=1e-4)
+    )
+    hidden_dim: int = Field(4096, gt=0)
+    output_dim: int = Field(256, gt=0)
+    distill_dim: int = Field(256, gt=0)
+    momentum: float = Field(0.996, ge=0, le=1)
+    momentum_end: float = Field(1.0, ge=0, le=1)
+    mae_size: int = Field(64, gt=0)
+    patch_size: int = Field(16, gt=0)
+    mask_ratio: float = Field(0.75, gt=0, lt=1)
+    groups: int = Field(32, ge=1)
+    mae_dim: int = Field(192, gt=0)
+    mae_depth: int = Field(4, ge=1)
+    mae_heads: int = Field(3, ge=1)
+    decoder_dim: int = Field(128, gt=0)
+    decoder_depth: int = Field(2, ge=1)
+    decoder_heads: int = Field(4, ge=1)
+    alpha: float = Field(0.3, ge=0)
+    beta: float = Field(0.03, ge=0)
+    distill_temperature: float = Field(4.0, gt=0)
+
+
 class DataParams(StrictModel):
     """Where images come from: SynthFaces faces, an image folder, or the shard stage's tar shards."""
 
@@ -201,3 +324,7 @@ class PretrainParams(StrictModel):
     mocov2: MocoV2Params = Field(default_factory=MocoV2Params)
     simclr: SimclrParams = Field(default_factory=SimclrParams)
     dino: DinoParams = Field(default_factory=DinoParams)
+    pros: ProsParams = Field(default_factory=ProsParams)
+    fra: FraParams = Field(default_factory=FraParams)
+    pcl: PclParams = Field(default_factory=PclParams)
+    simfle: SimfleParams = Field(default_factory=SimfleParams)

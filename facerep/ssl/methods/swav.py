@@ -1,7 +1,8 @@
 """SwAV (Caron et al. 2020) as Bulat et al. 2022 pre-train with it (section 3.1, appendix A.1).
 
 Multi-crop views (2 global + 6 local in the paper), a projection MLP, L2-normalised embeddings
-scored against learnable prototypes (lightly's `SwaVProjectionHead` and `SwaVPrototypes`), codes
+scored against learnable prototypes (lightly's `SwaVProjectionHead`; the prototypes are a bias-free
+linear layer as in SwAV's code, where lightly's `SwaVPrototypes` adds a bias), codes
 from Sinkhorn-Knopp on the global views only, and the swapped cross-entropy with temperature 0.1.
 Prototypes are re-normalised before every step and receive no update during the first epoch
 (`freeze_prototypes_steps`, default one epoch).
@@ -18,8 +19,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from lightly.models.modules.heads import SwaVProjectionHead, SwaVPrototypes
-from torch import Tensor
+from lightly.models.modules.heads import SwaVProjectionHead
+from torch import Tensor, nn
 
 from facerep.ssl import dist
 from facerep.ssl.backbones import Backbone
@@ -37,7 +38,7 @@ class SwAV(Method):
     def __init__(self, backbone: Backbone, params: SwavParams, ctx: TrainContext) -> None:
         super().__init__(backbone, params, ctx)
         self.projector = SwaVProjectionHead(backbone.feature_dim, params.hidden_dim, params.output_dim)
-        self.prototypes = SwaVPrototypes(params.output_dim, params.prototypes)
+        self.prototypes = nn.Linear(params.output_dim, params.prototypes, bias=False)
         n = params.crops.global_count
         self.register_buffer("queue", torch.zeros(n, params.queue_length, params.output_dim))
         self.register_buffer("queue_filled", torch.zeros((), dtype=torch.long))
@@ -51,7 +52,7 @@ class SwAV(Method):
         """Sinkhorn codes of this process's rows, computed over the gathered batch (and the queue)."""
         every = dist.gather(scores.detach().float())
         if use_queue:
-            weights = self.prototypes.heads[0].weight.detach().float()
+            weights = self.prototypes.weight.detach().float()
             every = torch.cat([every, self.queue[view] @ weights.t()])
         q = sinkhorn(every, self.params.epsilon, self.params.sinkhorn_iters)
         start = dist.rank() * len(scores)
@@ -59,7 +60,7 @@ class SwAV(Method):
 
     def training_step(self, views: list[Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
         with torch.no_grad():
-            self.prototypes.normalize()
+            self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
         z = self.per_resolution(views, self.embed)
         scores = [self.prototypes(e) for e in z]
         n = self.global_count

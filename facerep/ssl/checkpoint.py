@@ -1,0 +1,56 @@
+"""Checkpoints that resume a run exactly, written atomically by rank 0 (one file for any world size).
+
+`last.ckpt` holds the method's weights and buffers (queues, centres, teachers), the optimiser and
+gradient-scaler state, the step, the data position (global micro-batches consumed), the RNG states of
+Python, NumPy and torch (CPU and CUDA), the MLflow run id and what the run was started as (method,
+backbone), so that a re-run on the same directory continues rather than mixing two runs.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from facerep.errors import InputError
+from facerep.io import atomic_path
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write `state` to `path` atomically (a crash leaves the previous checkpoint intact)."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at `path`, or None when there is none; a corrupt file is an InputError naming it."""
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise InputError(
+            f"{path}: unreadable checkpoint ({type(exc).__name__}); delete it to start afresh"
+        ) from exc

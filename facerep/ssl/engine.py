@@ -1,0 +1,302 @@
+"""The training loop shared by every method.
+
+One optimiser step = `grad_accum` micro-batches of `batch_size` images per process. On a GPU the
+forward runs under bf16 autocast (fp16 with a gradient scaler on request) with channels-last
+tensors, optionally through `torch.compile`. Under `torchrun` the method is wrapped in DDP (with
+SyncBatchNorm when `sync_bn`), every process reads its slice of the same global batch, and rank 0
+alone logs to MLflow and writes files. A non-finite loss stops the run with a message naming the
+step, the method and the last checkpoint. Schedules are pure functions of the step, so resuming needs
+only the step (see `facerep.ssl.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as torch_dist
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from facerep.errors import FacerepError, InputError
+from facerep.ssl import dist
+from facerep.ssl.backbones import build_backbone, save_backbone
+from facerep.ssl.base import Method, TrainContext
+from facerep.ssl.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from facerep.ssl.config import PretrainParams
+from facerep.ssl.data import ResumableBatchSampler, ViewsDataset, build_source, collate_views
+from facerep.ssl.optim import apply_schedule, build_optimizer, lr_at, parameter_groups, weight_decay_at
+from facerep.ssl.registry import get_method
+
+
+class NonFiniteLossError(FacerepError):
+    """The loss became NaN or infinite: training stops instead of writing a broken model."""
+
+
+@dataclass
+class TrainResult:
+    """What a run did: the per-step losses of this invocation and its closing metrics."""
+
+    start_step: int
+    steps: int
+    losses: list[float] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def setup_distributed() -> torch.device:
+    """Join the `torchrun` process group when launched by it; pick this process's device."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_distributed():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch_dist.init_process_group(backend)
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return torch.device("cuda", local)
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def clip_per_parameter(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
+    """Cap each parameter's gradient norm at `max_norm` (DINO's `clip_gradients`, not one global norm)."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is not None:
+                p.grad.mul_((max_norm / (p.grad.norm() + 1e-6)).clamp(max=1.0))
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 on GPU by default, full precision on CPU (CPU bf16 autocast is slower than fp32 there)."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[precision]
+
+
+class Engine:
+    """Builds method, data and optimiser from `pretrain` parameters and trains into `out_dir`."""
+
+    def __init__(
+        self,
+        pretrain: PretrainParams,
+        data_root: Path,
+        out_dir: Path,
+        seed: int = 0,
+        log: Callable[[dict[str, float], int], None] | None = None,
+        run_id: str | None = None,
+        knn: Any = None,
+    ) -> None:
+        self.p = pretrain
+        self.out_dir = out_dir
+        self.seed = seed
+        self.log = log
+        self.run_id = run_id
+        self.knn = knn
+        self.device = setup_distributed()
+        self.rank, self.world = dist.rank(), dist.world_size()
+        if pretrain.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        method_cls = get_method(pretrain.method)
+        self.mparams = getattr(pretrain, pretrain.method, None)
+        if self.mparams is None:
+            raise InputError(f"pretrain.{pretrain.method}: no parameter section for this method")
+        torch.manual_seed(seed)
+        source = build_source(pretrain.data.source, data_root, pretrain.data.size, pretrain.data.split)
+        self.global_batch = pretrain.batch_size * self.world * pretrain.grad_accum
+        steps_per_epoch = max(1, len(source) // self.global_batch)
+        ctx = TrainContext(pretrain.max_steps, steps_per_epoch, self.global_batch, self.world)
+        self.method: Method = method_cls(build_backbone(pretrain.backbone), self.mparams, ctx)
+        self.dataset = ViewsDataset(source, self.method.transform())
+        if self.world > 1 and pretrain.sync_bn:
+            self.method = nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
+        memory = torch.channels_last if pretrain.channels_last else torch.contiguous_format
+        self.memory_format = memory
+        self.method.to(self.device, memory_format=memory)
+        groups = parameter_groups(self.method.trainable_modules(), self.mparams.optim.exclude_bias_norm)
+        self.optimizer = build_optimizer(self.mparams.optim, groups)
+        self.dtype = autocast_dtype(pretrain.precision, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
+        self.step = 0
+        self.micro = 0
+        self.metrics: dict[str, float] = {}
+        self._last_metrics: dict[str, float] = {}
+
+    # ----- checkpoints ---------------------------------------------------------------------
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out_dir / "last.ckpt"
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "method_name": self.p.method,
+            "backbone_name": self.p.backbone,
+            "method": self.method.state_dict(),
+            "method_extra": self.method.extra_state(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "micro_batches": self.micro,
+            "world_size": self.world,
+            "global_batch": self.global_batch,
+            "rng": rng_state(),
+            "mlflow_run_id": self.run_id,
+            "metrics": self.metrics,
+        }
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        """Load a checkpoint written by `state` (the RNG states are set later, once the data is ready)."""
+        for key, mine in (("method_name", self.p.method), ("backbone_name", self.p.backbone)):
+            if ckpt[key] != mine:
+                raise InputError(
+                    f"{self.ckpt_path}: written by a {key.split('_')[0]} {ckpt[key]!r} run, not {mine!r}; "
+                    "choose another paths.models or delete the checkpoint"
+                )
+        self.method.load_state_dict(ckpt["method"])
+        self.method.load_extra_state(ckpt["method_extra"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.step, self.micro = int(ckpt["step"]), int(ckpt["micro_batches"])
+        self.run_id = self.run_id or ckpt.get("mlflow_run_id")
+
+    def save(self) -> None:
+        if self.rank == 0:
+            save_checkpoint(self.ckpt_path, self.state())
+        if self.world > 1:
+            torch_dist.barrier()
+
+    # ----- training ------------------------------------------------------------------------
+    def _loader(self) -> DataLoader[list[Tensor]]:
+        sampler = ResumableBatchSampler(
+            len(self.dataset), self.p.batch_size, self.world, self.rank, self.seed, start=self.micro
+        )
+        return DataLoader(
+            self.dataset,
+            batch_sampler=sampler,
+            num_workers=self.p.num_workers,
+            collate_fn=collate_views,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+
+    def _model(self) -> nn.Module:
+        model: nn.Module = self.method
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model = nn.parallel.DistributedDataParallel(self.method, device_ids=ids)
+        if self.p.compile:
+            model = torch.compile(model)  # type: ignore[assignment]
+        return model
+
+    def _forward(self, model: nn.Module, views: list[Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        views = [v.to(self.device, non_blocking=True, memory_format=self.memory_format) for v in views]
+        if self.dtype is None:
+            return model(views, self.step)
+        with torch.autocast(self.device.type, dtype=self.dtype):
+            return model(views, self.step)
+
+    def _check_finite(self, loss: float) -> None:
+        if loss != loss or loss in (float("inf"), float("-inf")):
+            where = f"; the last good checkpoint is {self.ckpt_path}" if self.ckpt_path.is_file() else ""
+            raise NonFiniteLossError(
+                f"pretrain.{self.p.method}: loss is {loss} at step {self.step}{where}; "
+                f"lower pretrain.{self.p.method}.optim.base_lr or use precision fp32"
+            )
+
+    def fit(self) -> TrainResult:
+        """Train from `out_dir`/last.ckpt (if any) up to `max_steps`; write the checkpoint and backbone."""
+        ckpt = load_checkpoint(self.ckpt_path)
+        if ckpt is not None:
+            self.restore(ckpt)
+        result = TrainResult(start_step=self.step, steps=self.step)
+        if self.step < self.p.max_steps:
+            self._loop(ckpt, result)
+        elif ckpt is not None:
+            self.metrics = dict(ckpt.get("metrics", {}))
+        result.steps = self.step
+        result.metrics = dict(self.metrics)
+        if self.rank == 0:
+            save_backbone(
+                self.method.backbone,
+                self.out_dir / "backbone.pt",
+                {"method": self.p.method, "steps": self.step, "mlflow_run_id": self.run_id},
+            )
+            if self.knn is not None:
+                result.metrics["knn_accuracy"] = self._knn_log()
+        return result
+
+    def _loop(self, ckpt: dict[str, Any] | None, result: TrainResult) -> None:
+        model = self._model()
+        batches = iter(self._loader())
+        if ckpt is not None:
+            set_rng_state(ckpt["rng"])
+        else:
+            torch.manual_seed(self.seed + self.rank)
+        images = 0
+        t0 = time.perf_counter()
+        while self.step < self.p.max_steps:
+            self._train_step(model, batches, result)
+            images += self.global_batch
+            rate = images / max(time.perf_counter() - t0, 1e-9)
+            self.metrics = {"final_loss": result.losses[-1], "steps": float(self.step), "images_per_s": rate}
+            done = self.step == self.p.max_steps
+            if self.log is not None and self.rank == 0 and (self.step % self.p.log_every == 0 or done):
+                self.log({**self._last_metrics, "images_per_s": rate, **self._memory()}, self.step)
+            if self.step % self.p.checkpoint_every == 0 or done:
+                self.save()
+            if self.knn is not None and self.p.knn.every and self.step % self.p.knn.every == 0 and not done:
+                self._knn_log()
+
+    def _knn_log(self) -> float:
+        acc = float(
+            self.knn.evaluate(
+                self.method.backbone, self.mparams.crops.global_size, self.p.knn.k, self.p.knn.temperature
+            )
+        )
+        if self.log is not None:
+            self.log({"knn_accuracy": acc}, self.step)
+        return acc
+
+    def _memory(self) -> dict[str, float]:
+        if self.device.type != "cuda":
+            return {}
+        return {"gpu_memory_gb": torch.cuda.max_memory_allocated(self.device) / 2**30}
+
+    def _train_step(self, model: nn.Module, batches: Any, result: TrainResult) -> None:
+        optim = self.mparams.optim
+        lr = lr_at(optim, self.step, self.p.max_steps, self.global_batch)
+        wd = weight_decay_at(optim, self.step, self.p.max_steps)
+        apply_schedule(self.optimizer, lr, wd)
+        total = torch.zeros((), device=self.device)
+        parts: dict[str, Tensor] = {}
+        for i in range(self.p.grad_accum):
+            views = next(batches)
+            self.micro += 1
+            last = i == self.p.grad_accum - 1
+            sync = contextlib.nullcontext() if last or self.world == 1 else model.no_sync()  # type: ignore[operator]
+            with sync:
+                loss, comps = self._forward(model, views)
+                self.scaler.scale(loss / self.p.grad_accum).backward()
+            total += loss.detach().float() / self.p.grad_accum
+            for k, v in comps.items():
+                parts[k] = parts.get(k, 0) + v.detach().float() / self.p.grad_accum
+        values = torch.stack([total, *parts.values()])
+        values = dist.all_reduce_mean(values).cpu().tolist()
+        self._check_finite(values[0])
+        self.method.on_before_optimizer_step(self.step)
+        if optim.clip_grad is not None:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(
+                [p for g in self.optimizer.param_groups for p in g["params"]], optim.clip_grad
+            )
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.method.on_after_optimizer_step(self.step)
+        self.step += 1
+        result.losses.append(values[0])
+        self._last_metrics = {"loss": values[0], "lr": lr, "weight_decay": wd}
+        self._last_metrics.update({f"loss_{k}": v for k, v in zip(parts, values[1:], strict=True)})

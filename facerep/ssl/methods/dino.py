@@ -1,0 +1,71 @@
+"""DINO (Caron et al. 2021): self-distillation from an EMA teacher with centring and sharpening.
+
+Student and teacher: backbone + lightly's `DINOProjectionHead` (3-layer MLP, L2-normalised
+bottleneck, weight-normalised last layer). The teacher sees the global views, the student all views
+(multi-crop); loss eq. 2-3 with tau_s = 0.1 and tau_t warming from 0.04 to 0.07 over the first 30% of
+training (30 of 100 epochs in the paper); centre update eq. 4 with m = 0.9 over the global batch;
+teacher momentum 0.996 -> 1 (cosine); the last layer is frozen for the first epoch
+(`freeze_last_layer_steps`, default one epoch). Batch norm in the head only for ResNet backbones,
+as the paper's ResNet recipe.
+"""
+
+from __future__ import annotations
+
+import torch
+from lightly.models.modules.heads import DINOProjectionHead
+from torch import Tensor
+
+from facerep.ssl import dist
+from facerep.ssl.backbones import Backbone, ViTBackbone
+from facerep.ssl.base import Method, TrainContext
+from facerep.ssl.config import DinoParams
+from facerep.ssl.losses.dino import center_update, dino_loss
+from facerep.ssl.registry import register
+
+
+@register("dino")
+class DINO(Method):
+    params: DinoParams
+
+    def __init__(self, backbone: Backbone, params: DinoParams, ctx: TrainContext) -> None:
+        super().__init__(backbone, params, ctx)
+
+        def make_head() -> DINOProjectionHead:
+            return DINOProjectionHead(
+                backbone.feature_dim,
+                params.hidden_dim,
+                params.bottleneck_dim,
+                params.output_dim,
+                batch_norm=not isinstance(backbone, ViTBackbone),
+            )
+
+        self.head = make_head()
+        self.add_momentum_teacher("backbone", "teacher_backbone")
+        self.add_momentum_teacher("head", "teacher_head", build=make_head)
+        self.register_buffer("center", torch.zeros(1, params.output_dim))
+        freeze = params.freeze_last_layer_steps
+        self.freeze_steps = ctx.steps_per_epoch if freeze is None else freeze
+
+    def teacher_temperature(self, step: int) -> float:
+        p = self.params
+        warm = round(p.teacher_temperature_warmup_fraction * self.ctx.total_steps)
+        if step >= warm:
+            return p.teacher_temperature_end
+        return p.teacher_temperature + (p.teacher_temperature_end - p.teacher_temperature) * step / warm
+
+    def training_step(self, views: list[Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        n = self.global_count
+        with torch.no_grad():
+            teacher = self.per_resolution(views[:n], lambda v: self.teacher_head(self.teacher_backbone(v)))
+        student = self.per_resolution(views, lambda v: self.head(self.backbone(v)))
+        p = self.params
+        loss = dino_loss(student, teacher, self.center, p.student_temperature, self.teacher_temperature(step))
+        if self.training:
+            batch_mean = dist.all_reduce_mean(torch.cat(teacher).float().mean(dim=0, keepdim=True))
+            self.center.copy_(center_update(self.center, batch_mean, p.center_momentum))
+        return loss, {"dino": loss.detach()}
+
+    def on_before_optimizer_step(self, step: int) -> None:
+        if step < self.freeze_steps:
+            for param in self.head.last_layer.parameters():
+                param.grad = None

@@ -1,0 +1,66 @@
+"""MoCo v2 (Chen et al. 2020, "Improved Baselines with Momentum Contrastive Learning").
+
+Query encoder (backbone + 2-layer MLP head, lightly's `MoCoProjectionHead`), key encoder as its EMA
+(m = 0.999, constant), a queue of 65536 past keys as negatives, InfoNCE with tau = 0.2 (MoCo eq. 1),
+symmetrised over the two views. Keys pass the key encoder in a shuffled batch order (MoCo's
+shuffle-BN, section 3.3, via lightly's batch shuffling) so BatchNorm cannot leak which key matches;
+under data parallelism keys are gathered from every process before entering the queue, so the queue
+is the same everywhere.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from lightly.models.modules.heads import MoCoProjectionHead
+from lightly.models.utils import (
+    batch_shuffle,
+    batch_shuffle_distributed,
+    batch_unshuffle,
+    batch_unshuffle_distributed,
+)
+from torch import Tensor
+
+from facerep.ssl import dist
+from facerep.ssl.backbones import Backbone
+from facerep.ssl.base import Method, TrainContext
+from facerep.ssl.config import MocoV2Params
+from facerep.ssl.losses.infonce import infonce
+from facerep.ssl.registry import register
+
+
+@register("mocov2")
+class MoCoV2(Method):
+    params: MocoV2Params
+
+    def __init__(self, backbone: Backbone, params: MocoV2Params, ctx: TrainContext) -> None:
+        super().__init__(backbone, params, ctx)
+        self.projector = MoCoProjectionHead(backbone.feature_dim, params.hidden_dim, params.output_dim)
+        self.add_momentum_teacher("backbone", "key_backbone")
+        self.add_momentum_teacher("projector", "key_projector")
+        queue = F.normalize(torch.randn(params.queue_length, params.output_dim), dim=1)
+        self.register_buffer("queue", queue)
+
+    @torch.no_grad()
+    def _keys(self, x: Tensor) -> Tensor:
+        if dist.is_distributed():
+            shuffled, unshuffle = batch_shuffle_distributed(x)
+            keys = self.key_projector(self.key_backbone(shuffled))
+            return batch_unshuffle_distributed(keys, unshuffle)
+        shuffled, unshuffle = batch_shuffle(x)
+        return batch_unshuffle(self.key_projector(self.key_backbone(shuffled)), unshuffle)
+
+    def training_step(self, views: list[Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        x0, x1 = views[0], views[1]
+        q0, q1 = self.projector(self.backbone(x0)), self.projector(self.backbone(x1))
+        k0, k1 = self._keys(x0), self._keys(x1)
+        t = self.params.temperature
+        loss = infonce(q0, k1, self.queue, t) + infonce(q1, k0, self.queue, t)
+        if self.training:
+            self._enqueue(torch.cat([k0, k1]))
+        return loss, {"infonce": loss.detach()}
+
+    @torch.no_grad()
+    def _enqueue(self, keys: Tensor) -> None:
+        keys = F.normalize(dist.gather(keys.float()), dim=1)
+        self.queue.copy_(torch.cat([keys, self.queue])[: self.params.queue_length])
