@@ -134,3 +134,18 @@ def test_api_key_never_leaks(
     with sqlite3.connect(db) as con:
         names = {r[0] for r in con.execute("select key from metrics")}
     assert "ok" in names  # the MLflow run really logged the harvest
+
+
+def test_one_second_over_the_cap_keeps_what_is_reachable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A burst of uploads in one second cannot be split further: the cap's worth is harvested, and said."""
+    photos = make_photos(40, ["face"], seed=9, broken_every=0, licenses=(4,), same_second=25)
+    with FakeFlickr(photos, cap=10) as srv:
+        run_flickr(srv, tmp_path / "raw", monkeypatch, **{"harvest.flickr.per_page": 4})
+    burst = sorted((p for p in photos if p.upload == photos[0].upload), key=lambda p: p.id)
+    reachable = {f"flickr:{p.id}" for p in photos if p.upload != photos[0].upload}
+    reachable |= {f"flickr:{p.id}" for p in burst[: srv.cap]}
+    df = read_manifest(tmp_path / "raw" / "manifest.parquet")
+    assert set(df["image_id"]) == reachable
+    assert "25 photos uploaded in one second" in caplog.text
