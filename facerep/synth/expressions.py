@@ -46,7 +46,7 @@ def sample_expression(rng: np.random.Generator, expression: int) -> tuple[dict[s
             value = base * rng.uniform(0.8, 1.2) + rng.normal(0.0, 0.3)
         else:
             value = rng.uniform(0.5, 2.0) if rng.random() < 0.1 else abs(rng.normal(0.0, 0.15))
-        au[name] = float(np.clip(value, 0.0, 5.0))
+        au[name] = min(max(float(value), 0.0), 5.0)
     va = _CIRCUMPLEX[expression] * (0.45 + 0.55 * strength / 1.15) + rng.normal(0.0, 0.07, 2)
     valence, arousal = np.clip(va, -1.0, 1.0)
     return au, float(valence), float(arousal)

@@ -205,7 +205,7 @@ def _shape_landmarks(shape: FaceShape) -> np.ndarray:
 
 def _apply_aus(p: np.ndarray, au: dict[str, float]) -> np.ndarray:
     """Move the neutral landmarks (x, y) by each action unit's FACS displacement (intensity 0-5)."""
-    k = {name: float(np.clip(au.get(name, 0.0), 0.0, 5.0)) / 5.0 for name in ALL_AUS}
+    k = {name: min(max(float(au.get(name, 0.0)), 0.0), 5.0) / 5.0 for name in ALL_AUS}
     p = p.copy()
     side = np.sign(p[:, 0])
     # AU1 inner brow raiser, AU2 outer brow raiser, AU4 brow lowerer (corrugator: down and together).
@@ -248,7 +248,7 @@ def jaw_drop_units(k26: float) -> float:
 def build_face(shape: FaceShape, au: dict[str, float]) -> Face3D:
     """The 3-D landmarks and head surface of one identity showing the given action units."""
     xy = _apply_aus(_shape_landmarks(shape), au)
-    ells = head_ellipsoids(shape, jaw_drop_units(float(np.clip(au.get("au26", 0.0), 0, 5)) / 5.0))
+    ells = head_ellipsoids(shape, jaw_drop_units(min(max(float(au.get("au26", 0.0)), 0.0), 5.0) / 5.0))
     x, y = xy[:, 0], xy[:, 1]
     z = np.maximum(_ellipsoid_front_z(ells[0], x, y), _ellipsoid_front_z(ells[1], x, y))
     z[JAW] = np.minimum(z[JAW], 0.25 + 0.5 * np.clip(y[JAW] - 0.2, 0, None))
@@ -296,7 +296,7 @@ def landmarks5(lm68: np.ndarray) -> np.ndarray:
 #: RetinaFace-style box, calibrated on RetinaFace MobileNet-0.25 detections of SynthFaces scenes: the
 #: top is the brow line raised by `BOX_TOP` of the brow-chin height D, the bottom `BOX_BOTTOM` * D
 #: above the lowest jaw point, and each side `BOX_SIDE` of the jaw width inside the jaw extremes.
-BOX_TOP, BOX_BOTTOM, BOX_SIDE = 0.17, 0.04, 0.025
+BOX_TOP, BOX_BOTTOM, BOX_SIDE = 0.22, 0.06, 0.01
 
 
 def face_box(lm68: np.ndarray) -> np.ndarray:

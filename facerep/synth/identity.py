@@ -8,6 +8,7 @@ Per-photo factors (pose, expression, lighting, ...) live in `facerep.synth.sampl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -64,8 +65,8 @@ class Identity:
 
 
 def _rgb(v: np.ndarray) -> tuple[float, float, float]:
-    c = np.clip(v, 0, 255)
-    return float(c[0]), float(c[1]), float(c[2])
+    r, g, b = (min(max(float(x), 0.0), 255.0) for x in v)
+    return r, g, b
 
 
 def identity_rng(seed: int, identity: int) -> np.random.Generator:
@@ -73,8 +74,9 @@ def identity_rng(seed: int, identity: int) -> np.random.Generator:
     return np.random.default_rng([seed, IDENTITY_STREAM, identity])
 
 
+@lru_cache(maxsize=8192)
 def make_identity(seed: int, identity: int) -> Identity:
-    """Derive identity `identity` deterministically from (seed, identity)."""
+    """Derive identity `identity` deterministically from (seed, identity) (cached: it is immutable)."""
     rng = identity_rng(seed, identity)
     male = bool(rng.random() < 0.5)
     u = rng.normal(0.0, 1.0, 16)

@@ -45,7 +45,7 @@ def degrade(img: np.ndarray, d: Degradation, face_px: float) -> np.ndarray:
 
 def encode_png(img: np.ndarray) -> bytes:
     """PNG bytes of an RGB image (fixed compression level: same pixels, same bytes)."""
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return buf.tobytes()

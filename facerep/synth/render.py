@@ -52,7 +52,7 @@ class Canvas:
 def _pts(xy: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Continuous pixel coordinates to OpenCV's fixed-point integer points (pixel centres at i)."""
     p = (xy - np.asarray(offset) - 0.5) * _ONE
-    return np.round(p).astype(np.int32).reshape(-1, 1, 2)
+    return np.rint(p).astype(np.int32).reshape(-1, 1, 2)
 
 
 def _thick(width_px: float) -> int:
@@ -89,7 +89,8 @@ def _cast(
     Rays are cast only inside the ellipsoid's screen bounding square (`us`, `vs` are the pixel-centre
     coordinates of the grid's columns and rows); returns the depths there and the grid slices.
     """
-    c, r = np.asarray(e.centre), np.asarray(e.radii)
+    rot = rot.astype(np.float32)
+    c, r = np.asarray(e.centre, dtype=np.float32), np.asarray(e.radii, dtype=np.float32)
     pc = rot @ c
     reach = float(r.max())
     xs = slice(int(np.searchsorted(us, pc[0] - reach)), int(np.searchsorted(us, pc[0] + reach)))
@@ -128,6 +129,7 @@ def _hat_region(v: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def raycast(face: Face3D, s: FaceSample, rot: np.ndarray, us: np.ndarray, vs: np.ndarray) -> Surface:
     """Ray-cast the head (plus hair and hat shells) over the pixel grid `us` x `vs` (face units)."""
+    rot = rot.astype(np.float32)
     shape = (len(vs), len(us))
     depth = np.full(shape, -np.inf, dtype=np.float32)
     part = np.zeros(shape, dtype=np.int16)
@@ -143,6 +145,8 @@ def raycast(face: Face3D, s: FaceSample, rot: np.ndarray, us: np.ndarray, vs: np
         shells.append(Ellipsoid(cranium.centre, (cr[0] + 0.16, cr[1] + 0.14, cr[2] + 0.16), _HAT))
     all_e = ells + shells
     for i, e in enumerate(all_e):
+        if e.part == PART_EAR and float(rot[2, 0]) * np.sign(e.centre[0]) < -0.35:
+            continue  # an ear turned away is hidden behind the cranium
         t, win = _cast(e, rot, us, vs)
         better = t > depth[win]
         if e.part in (_HAIR, _HAT):
@@ -369,8 +373,8 @@ def draw_person(img: np.ndarray, s: FaceSample, scale: float, centre: tuple[floa
     rh, rw = roi.shape[:2]
     step = max(1, int(np.ceil(max(rw, rh) / MAX_GRID)))
     nx, ny = -(-rw // step), -(-rh // step)
-    us = (x0 + (np.arange(nx) + 0.5) * step - centre[0]) / scale
-    vs = (y0 + (np.arange(ny) + 0.5) * step - centre[1]) / scale
+    us = ((x0 + (np.arange(nx) + 0.5) * step - centre[0]) / scale).astype(np.float32)
+    vs = ((y0 + (np.arange(ny) + 0.5) * step - centre[1]) / scale).astype(np.float32)
     surf = raycast(face, s, rot, us, vs)
     surf.step = step
     albedo, front_hair = _albedo(face, s, surf)
@@ -409,7 +413,7 @@ def _features(
     k_mid = _shade_at(surf, lm[27], off)
     au = s.au
     if au["au04"] > 1.0:
-        g = float(np.clip((au["au04"] - 1.0) / 4.0, 0, 1))
+        g = min((au["au04"] - 1.0) / 4.0, 1.0)
         col = (skin * k_mid * (1 - 0.35 * g)).tolist()
         for dx in (-0.06, 0.06):
             pts3 = np.array([[dx, -0.72, 0.95], [dx * 0.8, -0.5, 0.97]])

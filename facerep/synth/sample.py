@@ -112,9 +112,9 @@ def _color(rng: np.random.Generator, lo: float, hi: float) -> tuple[float, float
 
 def sample_pose(rng: np.random.Generator) -> tuple[float, float, float]:
     """Yaw in [-70, 70] (half the mass near frontal, as in photo collections), pitch, roll."""
-    yaw = rng.uniform(-70, 70) if rng.random() < 0.5 else float(np.clip(rng.normal(0, 22), -70, 70))
-    pitch = float(np.clip(rng.normal(0, 12), -30, 30))
-    roll = float(np.clip(rng.normal(0, 10), -25, 25))
+    yaw = rng.uniform(-70, 70) if rng.random() < 0.5 else min(max(rng.normal(0, 22), -70.0), 70.0)
+    pitch = min(max(rng.normal(0, 12), -30.0), 30.0)
+    roll = min(max(rng.normal(0, 10), -25.0), 25.0)
     return float(yaw), pitch, roll
 
 

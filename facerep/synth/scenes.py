@@ -80,10 +80,10 @@ def _clutter(img: np.ndarray, rng: np.random.Generator) -> None:
 
 
 def _occlude(img: np.ndarray, box: np.ndarray, rng: np.random.Generator) -> None:
-    """A hand or an object over 20-35% of the face box, entering from the bottom or a side."""
+    """A hand or an object over 15-30% of the face box, entering from the bottom or a side."""
     x1, y1, x2, y2 = box
     bw, bh = x2 - x1, y2 - y1
-    cover = rng.uniform(0.2, 0.35)
+    cover = rng.uniform(0.15, 0.3)
     side = int(rng.integers(3))
     if side == 0:
         rect = (x1 - 0.1 * bw, y2 - cover * bh, x2 + 0.1 * bw, y2 + 0.6 * bh)
@@ -146,7 +146,8 @@ def render_scene(seed: int, index: int, identities: int, size_range, face_range,
     placed: list[tuple[FaceSample, float, tuple[float, float], np.ndarray]] = []
     for _ in range(n_faces):
         sample = sample_face_of(rng, make_identity(seed, int(rng.integers(identities))), int(rng.integers(7)))
-        sample = dataclasses.replace(sample, lighting=light)
+        # Scene poses stop at |yaw| 60: beyond that the ellipsoid head reads poorly as a profile.
+        sample = dataclasses.replace(sample, lighting=light, yaw=sample.yaw * 60 / 70)
         side_px = float(np.exp(rng.uniform(np.log(face_range[0]), np.log(max(fmax, face_range[0])))))
         unit_box = face_box(
             project(sample.face.points, rotation(sample.yaw, sample.pitch, sample.roll), 1.0, (0, 0))
@@ -168,14 +169,14 @@ def render_scene(seed: int, index: int, identities: int, size_range, face_range,
     for sample, scale, centre, _box in placed:
         lm = draw_person(img, sample, scale, centre)
         box = face_box(lm)
-        occ = bool(rng.random() < 0.25)
+        occ = bool(rng.random() < 0.2)
         if occ:
             _occlude(img, box, rng)
         boxes.append(box.tolist())
         lms.append(landmarks5(lm).reshape(-1).tolist())
         ids.append(sample.identity.identity)
         occluded.append(occ)
-    blur = float(rng.uniform(0.0, 0.004)) if rng.random() < 0.5 else 0.0
+    blur = float(rng.uniform(0.0, 1.2)) / max(w, h) if rng.random() < 0.5 else 0.0  # sigma up to 1.2 px
     noise = float(rng.uniform(0.0, 5.0)) if rng.random() < 0.5 else 0.0
     img = degrade(img, Degradation(blur, noise, 0, int(rng.integers(2**31 - 1))), float(max(w, h)))
     return Scene(img, int(rng.integers(75, 96)), boxes, lms, ids, occluded)
