@@ -41,6 +41,7 @@ class Embedder(ABC):
     """Embed 5-point-aligned face chips; compare them on a cosine-like similarity scale."""
 
     name: str
+    identity: str  # names the model file, so cached features are never reused across models
     size: int
     template: np.ndarray
     batch_size: int
@@ -104,6 +105,7 @@ class DlibDescriptor(Embedder):
             raise MissingModelError(str(path), DLIB_SOURCE, "curate.dlib.model_dir")
         self._model = dlib.face_recognition_model_v1(str(path))
         self.batch_size = batch_size
+        self.identity = f"dlib:{path.name}:{path.stat().st_size}"
 
     @property
     def dim(self) -> int:
@@ -155,6 +157,8 @@ class ArcFaceOnnx(Embedder):
         self.template = arcface_template(self.size)
         self.batch_size = batch_size
         self.providers = list(model.session.get_providers())
+        stat = path.stat()
+        self.identity = f"arcface:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
 
     @property
     def dim(self) -> int:

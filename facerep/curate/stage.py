@@ -10,7 +10,9 @@ Reads `<paths.faces>/faces.parquet` (+ crops) and, when present, `<paths.raw>/ma
 - `embeddings.npy` + `embeddings.json` (embedder name and the face_id of each row);
 - `redundancy.md` / `.csv` / `.png` (duplicates per source).
 The order of work keeps the costly part small: filters, then one global embedding per face, then
-duplicates, and local crops only for the faces that remain.
+duplicates, and local crops only for the faces that remain. Embeddings and the similarities of all
+candidate crops are cached chunk by chunk under `cache/` (`facerep.curate.cache`): a killed run
+resumes, and a re-run with new thresholds embeds nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from facerep.curate.cache import ChunkCache, digest
 from facerep.curate.config import CurateParams
 from facerep.curate.dedup import exact_pairs, near_pairs, representatives
 from facerep.curate.embedders import Embedder, make_embedder
@@ -106,19 +109,25 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     landmarks = [np.asarray(v, np.float64).reshape(5, 2) for v in faces["landmarks5"]]
 
     feats = np.full((n, embedder.dim), np.nan, np.float32)
+    cache = ChunkCache(out_dir / "cache" / f"global-{digest({'embedder': embedder.identity})}", ("feature",))
     for rows in track(list(_chunks(list(range(n)), CHUNK)), "curate: embed faces"):
-        imgs = {}
+        todo = {}
         for i in rows:
             img, crop_sha[i] = load_crop(faces_dir, faces.at[i, "crop_path"])
             sharp[i] = sharpness(img)
-            reasons[i] = image_reason(
-                float(faces.at[i, "score"]), face_px(faces.at[i, "bbox"]), sharp[i], cfg.filters
-            )
-            if not reasons[i]:
-                imgs[i] = img
-        if imgs:
-            idx = list(imgs)
-            feats[idx] = global_features(embedder, [imgs[i] for i in idx], [landmarks[i] for i in idx])
+            box = faces.at[i, "bbox"]
+            reasons[i] = image_reason(float(faces.at[i, "score"]), face_px(box), sharp[i], cfg.filters)
+            if reasons[i]:
+                continue
+            hit = cache.get((str(faces.at[i, "face_id"]), crop_sha[i]))
+            if hit is None:
+                todo[i] = img
+            else:
+                feats[i] = hit[0]
+        if todo:
+            idx = list(todo)
+            feats[idx] = global_features(embedder, [todo[i] for i in idx], [landmarks[i] for i in idx])
+            cache.put({(str(faces.at[i, "face_id"]), crop_sha[i]): (feats[i],) for i in idx})
     norms = np.linalg.norm(np.nan_to_num(feats), axis=1)
     for i in range(n):
         if not reasons[i]:
@@ -127,7 +136,7 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     dup_of = _deduplicate(
         faces, embedder, feats, reasons, crop_sha, image_sha256(Path(params.paths.raw), faces), cfg
     )
-    local, fallback = _retrieve_local(faces, faces_dir, embedder, feats, reasons, landmarks, params)
+    local, fallback = _retrieve_local(faces, faces_dir, embedder, feats, reasons, landmarks, crop_sha, params)
 
     keep = [not r for r in reasons]
     curated = pd.DataFrame(
@@ -209,31 +218,53 @@ def _retrieve_local(
     feats: np.ndarray,
     reasons: list[str],
     landmarks: list[np.ndarray],
+    crop_sha: list[str | None],
     params: Params,
 ) -> tuple[list[list[list[float]]], list[bool]]:
-    """ProS retrieval for the kept faces: accepted local boxes and the fallback flag per face."""
+    """ProS retrieval for the kept faces: accepted local boxes and the fallback flag per face.
+
+    Similarities of all candidates come from the cache when present; acceptance is recomputed.
+    """
     cfg = params.curate.local
     theta = params.curate.local_theta()
+    spec = {
+        "embedder": embedder.identity,
+        "seed": params.seed,
+        **cfg.model_dump(exclude={"theta", "min_kept"}),
+    }
+    cache = ChunkCache(Path(params.paths.curated) / "cache" / f"local-{digest(spec)}", ("boxes", "sims"))
     n = len(faces)
     local: list[list[list[float]]] = [[] for _ in range(n)]
     fallback = [True] * n
     kept = [i for i, r in enumerate(reasons) if not r]
     for rows in track(list(_chunks(kept, max(1, CHUNK // 4))), "curate: local crops"):
-        imgs = [load_crop(faces_dir, faces.at[i, "crop_path"])[0] for i in rows]
-        boxes = [
-            sample_boxes(
-                face_rng(params.seed, str(faces.at[i, "face_id"])),
-                img.shape[1],
-                img.shape[0],
-                cfg.candidates,
-                cfg.scale,
-                cfg.ratio,
+        found = {i: cache.get((str(faces.at[i, "face_id"]), str(crop_sha[i]))) for i in rows}
+        todo = [i for i in rows if found[i] is None]
+        if todo:
+            imgs = [load_crop(faces_dir, faces.at[i, "crop_path"])[0] for i in todo]
+            boxes = [
+                sample_boxes(
+                    face_rng(params.seed, str(faces.at[i, "face_id"])),
+                    img.shape[1],
+                    img.shape[0],
+                    cfg.candidates,
+                    cfg.scale,
+                    cfg.ratio,
+                )
+                for i, img in zip(todo, imgs, strict=True)
+            ]
+            sims = local_similarities(
+                embedder, feats[todo], imgs, [landmarks[i] for i in todo], boxes, cfg.mode
             )
-            for i, img in zip(rows, imgs, strict=True)
-        ]
-        sims = local_similarities(embedder, feats[rows], imgs, [landmarks[i] for i in rows], boxes, cfg.mode)
-        for i, bx, s in zip(rows, boxes, sims, strict=True):
-            local[i] = accepted_boxes(bx, s, theta)
+            fresh = {
+                (str(faces.at[i, "face_id"]), str(crop_sha[i])): (b, s)
+                for i, b, s in zip(todo, boxes, sims, strict=True)
+            }
+            cache.put(fresh)
+            found.update({i: fresh[(str(faces.at[i, "face_id"]), str(crop_sha[i]))] for i in todo})
+        for i in rows:
+            boxes_i, sims_i = found[i]
+            local[i] = accepted_boxes(np.asarray(boxes_i).reshape(-1, 4), np.asarray(sims_i), theta)
             fallback[i] = len(local[i]) < cfg.min_kept
     return local, fallback
 

@@ -96,3 +96,28 @@ def test_dedup_groups_keep_the_highest_priority():
     assert pairs == [(0, 3), (2, 4)]
     reps = representatives(5, [*pairs, (3, 1)], priority=[0.5, 0.9, 0.1, 0.2, 0.3])
     assert reps.tolist() == [1, 1, 4, 1, 4]
+
+
+def test_rerun_with_new_thresholds_reuses_cached_embeddings(tmp_path, faces, params_for):
+    write_detect_output(tmp_path, [face_row(f, f"f{i}") for i, f in enumerate(faces[:3])])
+    first = params_for("curate.local.candidates=4", "curate.local.min_kept=1")
+    run(first, Tracker(None))
+    cache = tmp_path / "curated" / "cache"
+    parts = sorted(p.relative_to(cache) for p in cache.rglob("part-*.parquet"))
+    before = pd.read_parquet(tmp_path / "curated" / "curated.parquet")
+
+    run(
+        params_for("curate.local.candidates=4", "curate.local.min_kept=1", "curate.local.theta=1.0"),
+        Tracker(None),
+    )
+    strict = pd.read_parquet(tmp_path / "curated" / "curated.parquet")
+    assert sorted(p.relative_to(cache) for p in cache.rglob("part-*.parquet")) == parts, "nothing re-embedded"
+    assert strict["local_boxes"].map(len).eq(0).all() and strict["local_fallback"].all()
+
+    run(first, Tracker(None))
+    again = pd.read_parquet(tmp_path / "curated" / "curated.parquet")
+    assert (
+        again["local_boxes"].map(lambda b: [list(x) for x in b]).tolist()
+        == before["local_boxes"].map(lambda b: [list(x) for x in b]).tolist()
+    )
+    assert before["local_boxes"].map(len).gt(0).any()
