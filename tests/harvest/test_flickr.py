@@ -149,3 +149,10 @@ def test_one_second_over_the_cap_keeps_what_is_reachable(
     df = read_manifest(tmp_path / "raw" / "manifest.parquet")
     assert set(df["image_id"]) == reachable
     assert "25 photos uploaded in one second" in caplog.text
+
+
+def test_max_photos_stops_the_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    photos = make_photos(50, TAGS, seed=2, broken_every=0)
+    with FakeFlickr(photos) as srv:
+        run_flickr(srv, tmp_path / "raw", monkeypatch, **{"harvest.flickr.max_photos": 7})
+    assert len(read_manifest(tmp_path / "raw" / "manifest.parquet")) == 7

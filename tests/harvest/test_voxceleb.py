@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from synth_fixture import write_clip
 
+from facerep.errors import InputError
 from facerep.harvest.manifest import read_manifest
 from facerep.harvest.voxceleb import parse_track
 from facerep.params import load_params
@@ -141,3 +142,19 @@ def test_metadata_tracks_over_source_videos(tmp_path: Path) -> None:
     assert clip1["frame_time"].min() == 0.0 and set(clip1["video_id"]) == {"YTsource001"}
     missing = df[df["status"] == "source_video_missing"]
     assert list(missing["image_id"]) == ["vox:id10002/YTmissing01/00001"]
+
+
+def test_download_needs_yt_dlp(tmp_path: Path) -> None:
+    try:
+        import yt_dlp  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("yt-dlp is installed: the download itself needs a network")
+    meta = tmp_path / "txt"
+    write_track(
+        meta / "id10002" / "YTmissing01" / "00001.txt", "id10002", "YTmissing01", range(0, 30), (0.1,) * 4
+    )
+    sets = [f"harvest.voxceleb.metadata={meta}", f"harvest.voxceleb.videos={tmp_path / 'v'}"]
+    with pytest.raises(InputError, match="yt-dlp"):
+        harvest(tmp_path, *sets, "harvest.voxceleb.download=true")
