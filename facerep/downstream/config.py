@@ -1,11 +1,72 @@
-"""Parameters of the finetune stage (`finetune:` in pipeline_params.yaml)."""
+"""Parameters of the finetune stage (`finetune:` in pipeline_params.yaml).
 
-from pydantic import Field
+Defaults are the demo's size: every task on SynthFaces at 64 px, a linear probe on cached features,
+short schedules and a two-point search, so the whole (task x init x regime x seed) grid runs in a few
+minutes on a 2-core CPU. The benchmark of docs/finetune.md (`bench/bench_finetune_synth.py`) uses full
+fine-tuning, 112 px and longer schedules, as Bulat et al. (section 3.3, A.2) do.
+"""
+
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from facerep.paramsbase import StrictModel
 
+TASKS = ("expression", "attributes", "landmarks", "au", "recognition", "pose", "valence_arousal")
+
+
+class SearchParams(StrictModel):
+    """Per-point hyper-parameter search (Bulat et al. 3.3): learning rate, schedule length, backbone lr."""
+
+    enabled: bool = True
+    lr: list[float] = Field(default_factory=lambda: [1e-3, 1e-2], min_length=1)
+    steps: list[int] = Field(default_factory=lambda: [100], min_length=1)
+    backbone_lr_mult: list[float] = Field(default_factory=lambda: [0.1], min_length=1)
+    budget: int = Field(8, ge=1, description="most grid points tried per (task, dataset, init, regime)")
+    method: Literal["grid", "optuna"] = "grid"
+    val_fraction: float = Field(0.2, gt=0, lt=1, description="part of the training subset held out")
+    min_val: int = Field(8, ge=1, description="least validation items (taken even from a tiny subset)")
+
 
 class FinetuneParams(StrictModel):
-    tasks: list[str] = Field(default_factory=lambda: ["expression", "attributes", "landmarks", "au", "recognition", "pose", "valence_arousal"])
+    """Which evaluations run, on what data, from which initialisations, and how each is trained."""
+
+    tasks: list[str] = Field(default_factory=lambda: list(TASKS))
     regimes: list[float] = Field(default_factory=lambda: [0.02, 0.10, 1.0])
     seeds: int = Field(3, gt=0)
+    dataset: str = Field("synthfaces", description="synthfaces or a published layout under datasets_root")
+    datasets_root: str = Field(
+        "data/datasets", description="folder holding <dataset>/ in its published layout"
+    )
+    inits: list[str] | None = Field(
+        None, description="scratch, imagenet, pretrain:<method>; null: scratch + every backbone.pt present"
+    )
+    mode: Literal["finetune", "linear"] = "linear"
+    backbone: str | None = Field(None, description="scratch architecture; null: that of the pre-trained one")
+    imagenet_weights: str | None = Field(None, description="local copy of torchvision ImageNet weights")
+    image_size: int = Field(64, gt=0)
+    batch_size: int = Field(32, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    max_train: int | None = Field(None, gt=0, description="cap on training items (before subsetting)")
+    max_test: int | None = Field(None, gt=0)
+    split_seed: int | None = Field(None, description="seed of the fixed subsets; null: the global seed")
+    heatmap_width: int = Field(64, gt=0, description="channels of the landmark head (Bulat 5.2: 256)")
+    heatmap_sigma: float = Field(1.0, gt=0, description="Gaussian std of landmark heatmaps, heatmap px")
+    cosface_margin: float = Field(0.35, ge=0, description="Bulat et al. A.2")
+    cosface_scale: float = Field(30.0, gt=0)
+    search: SearchParams = Field(default_factory=SearchParams)
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, v: list[str]) -> list[str]:
+        unknown = [t for t in v if t not in TASKS]
+        if unknown:
+            raise ValueError(f"unknown task(s) {unknown}; tasks: {', '.join(TASKS)}")
+        return v
+
+    @field_validator("regimes")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < f <= 1 for f in v):
+            raise ValueError("regimes are label fractions in (0, 1]")
+        return sorted(set(v))

@@ -1,0 +1,84 @@
+"""Backbone initialisations compared by the evaluation: `scratch`, `pretrain:<method>`, `imagenet`.
+
+`pretrain:<method>` reads `<paths.models>/pretrain/<method>/backbone.pt` (the pretrain stage's output).
+`imagenet` loads torchvision's ImageNet weights for `resnet18`/`resnet50` from `finetune.imagenet_weights`
+or torchvision's cache; offline with neither, it stops with MissingModelError (no silent fallback).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from facerep.errors import InputError, MissingModelError
+from facerep.params import Params
+from facerep.ssl.backbones import Backbone, ResNetBackbone, build_backbone, load_backbone
+
+IMAGENET_WEIGHTS = {
+    "resnet18": ("resnet18-f37072fd.pth", "https://download.pytorch.org/models/resnet18-f37072fd.pth"),
+    "resnet50": ("resnet50-11ad3fa6.pth", "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"),
+}
+
+
+def pretrained_methods(params: Params) -> list[str]:
+    """Methods whose `backbone.pt` exists under `<paths.models>/pretrain/`, sorted."""
+    root = Path(params.paths.models) / "pretrain"
+    return sorted(p.parent.name for p in root.glob("*/backbone.pt")) if root.is_dir() else []
+
+
+def resolve_inits(params: Params) -> list[str]:
+    """`finetune.inits`, or scratch plus every pre-trained backbone present."""
+    if params.finetune.inits is not None:
+        return list(params.finetune.inits)
+    return ["scratch"] + [f"pretrain:{m}" for m in pretrained_methods(params)]
+
+
+def backbone_path(params: Params, method: str) -> Path:
+    return Path(params.paths.models) / "pretrain" / method / "backbone.pt"
+
+
+def scratch_arch(params: Params) -> str:
+    """`finetune.backbone`, else the architecture of the pre-trained backbones (a fair comparison),
+    else `pretrain.backbone`."""
+    if params.finetune.backbone:
+        return params.finetune.backbone
+    for method in pretrained_methods(params):
+        doc = torch.load(backbone_path(params, method), map_location="cpu", weights_only=True)
+        return str(doc["arch"])
+    return params.pretrain.backbone
+
+
+def _imagenet(params: Params) -> Backbone:
+    arch = scratch_arch(params)
+    if arch not in IMAGENET_WEIGHTS:
+        raise InputError(
+            f"finetune.inits: no ImageNet weights for backbone {arch!r} (use resnet18 or resnet50)"
+        )
+    file, url = IMAGENET_WEIGHTS[arch]
+    local = Path(params.finetune.imagenet_weights) if params.finetune.imagenet_weights else None
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / file
+    path = local if local is not None else cached
+    if not path.is_file():
+        raise MissingModelError(str(path), url, "finetune.imagenet_weights")
+    backbone = build_backbone(arch)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    assert isinstance(backbone, ResNetBackbone)
+    backbone.net.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
+    return backbone
+
+
+def load_init(params: Params, init: str) -> Backbone:
+    """A fresh backbone for `init` (scratch is seeded by the caller's torch seed)."""
+    if init == "scratch":
+        return build_backbone(scratch_arch(params))
+    if init == "imagenet":
+        return _imagenet(params)
+    if init.startswith("pretrain:"):
+        return load_backbone(backbone_path(params, init.split(":", 1)[1]))
+    raise InputError(f"finetune.inits: unknown init {init!r} (scratch, imagenet, pretrain:<method>)")
+
+
+def init_dirname(init: str) -> str:
+    """`pretrain:swav` -> `pretrain-swav`: a folder name for results."""
+    return init.replace(":", "-")

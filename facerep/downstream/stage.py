@@ -1,0 +1,180 @@
+"""`facerep finetune`: the few-shot evaluation grid (Bulat et al. 3.3-3.4).
+
+For each task, init and regime: the fixed subset (saved under `<paths.results>/splits/<dataset>/`),
+a hyper-parameter search on its validation part, then `finetune.seeds` trainings on the whole subset
+with the chosen point, scored on test. Writes
+`<paths.results>/finetune/<task>/<dataset>/<init>/<regime>/metrics.json` (mean, std and per-seed metrics,
+the seeds, the subset id, the chosen hyper-parameters, the search trials). A point whose metrics.json
+was written with the same settings is skipped, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import DATASETS, load_dataset
+from facerep.downstream.inits import init_dirname, load_init, resolve_inits
+from facerep.downstream.search import run_search
+from facerep.downstream.splits import saved_subset, validation_part
+from facerep.downstream.tasks import Task, make_task
+from facerep.downstream.train import Features, HParams, encode, evaluate, fit, primary_score
+from facerep.io import write_json
+from facerep.params import Params
+from facerep.ssl.backbones import Backbone
+from facerep.stages import StageResult
+from facerep.tracking import Tracker
+
+
+def data_root(params: Params) -> Path:
+    f = params.finetune
+    return Path(params.paths.synth) if f.dataset == "synthfaces" else Path(f.datasets_root) / f.dataset
+
+
+def point_dir(params: Params, task: str, init: str, regime: float) -> Path:
+    f = params.finetune
+    return Path(params.paths.results) / "finetune" / task / f.dataset / init_dirname(init) / f"{regime:g}"
+
+
+def settings_hash(params: Params) -> str:
+    """What a finished point depends on besides its own (task, init, regime): a change re-runs it."""
+    doc = params.finetune.model_dump(mode="json", exclude={"tasks", "inits", "regimes"})
+    doc |= {"seed": params.seed, "data": str(data_root(params))}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class Backbones:
+    """Initial backbones and (linear mode) their frozen features, built once and shared by the grid.
+
+    A scratch backbone is drawn anew per seed (its randomness is part of the seed's variance); a
+    pre-trained one is loaded once.
+    """
+
+    def __init__(self, params: Params, data: TaskData) -> None:
+        self.params, self.data = params, data
+        self._nets: dict[tuple[str, int], Backbone] = {}
+        self._feats: dict[tuple[str, int, str, bool], Features] = {}
+
+    def net(self, init: str, seed: int) -> Backbone:
+        key = (init, seed if init == "scratch" else 0)
+        if key not in self._nets:
+            torch.manual_seed(10_000 + key[1])
+            self._nets[key] = load_init(self.params, init)
+        return self._nets[key]
+
+    def features(self, init: str, seed: int, split: str, maps: bool) -> Features:
+        key = (init, seed if init == "scratch" else 0, split, maps)
+        if key not in self._feats:
+            images = getattr(self.data, split).images
+            self._feats[key] = encode(self.net(init, seed), images, maps)
+        return self._feats[key]
+
+
+def _summary(per_seed: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    keys = per_seed[0].keys()
+    mean = {k: float(np.nanmean([m[k] for m in per_seed])) for k in keys}
+    std = {k: float(np.nanstd([m[k] for m in per_seed], ddof=1)) if len(per_seed) > 1 else 0.0 for k in keys}
+    return mean, std
+
+
+def run_point(
+    params: Params, task: Task, init: str, regime: float, data: TaskData, nets: Backbones
+) -> dict[str, object]:
+    """Subset, search, and the seeded final trainings of one (task, init, regime) point."""
+    f = params.finetune
+    linear = f.mode == "linear"
+    split_seed = params.seed if f.split_seed is None else f.split_seed
+    identities = data.train.labels["identity"] if task.name == "recognition" else None
+    folder = Path(params.paths.results) / "splits" / f.dataset
+    idx, sid = saved_subset(folder, data.train.keys, regime, split_seed, identities)
+    subset = data.train.take(idx)
+    val_pos = validation_part(np.arange(len(subset)), f.search.val_fraction, f.search.min_val, split_seed)
+    fit_pos = np.setdiff1d(np.arange(len(subset)), val_pos)
+    common = {"linear": linear, "batch_size": f.batch_size, "weight_decay": f.weight_decay}
+
+    def train_feats(seed: int, positions: np.ndarray) -> Features | None:
+        if not linear:
+            return None
+        return nets.features(init, seed, "train", task.needs_maps).subset(idx[positions])
+
+    def objective(hp: HParams) -> float:
+        fit_part, val_part = subset.take(fit_pos), subset.take(val_pos)
+        model = fit(
+            task, nets.net(init, 0), data, fit_part, hp, seed=0, features=train_feats(0, fit_pos), **common
+        )
+        val_feats = train_feats(0, val_pos)
+        return primary_score(task, evaluate(model, val_part, data, val_feats))
+
+    best, trials = run_search(f.search, linear, objective, split_seed)
+    per_seed = []
+    everything = np.arange(len(subset))
+    for seed in range(f.seeds):
+        model = fit(
+            task,
+            nets.net(init, seed),
+            data,
+            subset,
+            best,
+            seed=seed,
+            features=train_feats(seed, everything),
+            **common,
+        )
+        test_feats = nets.features(init, seed, "test", task.needs_maps) if linear else None
+        per_seed.append(evaluate(model, data.test, data, test_feats))
+    mean, std = _summary(per_seed)
+    return {
+        "task": task.name,
+        "dataset": f.dataset,
+        "init": init,
+        "regime": regime,
+        "mode": f.mode,
+        "primary": task.primary,
+        "higher_is_better": task.higher_is_better,
+        "mean": mean,
+        "std": std,
+        "per_seed": per_seed,
+        "seeds": list(range(f.seeds)),
+        "subset_id": sid,
+        "subset_size": len(subset),
+        "val_size": len(val_pos),
+        "hparams": {"lr": best.lr, "steps": best.steps, "backbone_lr_mult": best.backbone_lr_mult},
+        "search": trials,
+        "settings": settings_hash(params),
+    }
+
+
+def _split_has(split: Split, label: str) -> bool:
+    return label in split.labels and len(split) > 0
+
+
+def run(params: Params, tracker: Tracker) -> StageResult:
+    """Evaluate every (task, init, regime) point of `finetune` on `finetune.dataset`."""
+    f = params.finetune
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    data = load_dataset(f.dataset, data_root(params), f.image_size, f.max_train, f.max_test)
+    tasks = [t for t in f.tasks if t in DATASETS[f.dataset] and _split_has(data.train, make_task(t).label)]
+    nets = Backbones(params, data)
+    settings = settings_hash(params)
+    result = StageResult()
+    start = time.perf_counter()
+    for name in tasks:
+        task = make_task(name, f.heatmap_sigma, f.cosface_margin, f.cosface_scale, f.heatmap_width)
+        for init in resolve_inits(params):
+            for regime in f.regimes:
+                path = point_dir(params, name, init, regime) / "metrics.json"
+                doc = json.loads(path.read_text()) if path.is_file() else None
+                if doc is None or doc.get("settings") != settings:
+                    doc = run_point(params, task, init, regime, data, nets)
+                    write_json(path, doc)
+                key = f"{name}.{init_dirname(init)}.{regime:g}.{task.primary}"
+                result.metrics[key] = float(doc["mean"][task.primary])  # type: ignore[index]
+                result.outputs.append(path)
+    result.metrics["finetune.points"] = float(len(result.outputs))
+    result.metrics["finetune.seconds"] = time.perf_counter() - start
+    return result
