@@ -6,14 +6,14 @@ depend on the source resolution, as retinaface-pytorch's `LongestMaxSize`), then
 a canvas whose sides are the batch's largest sides rounded up to a multiple of the coarsest stride.
 Padding is zero after normalisation, i.e. the mean colour, which the networks read as background.
 Pasting top-left means mapping back is a single division by the resize scale. Batches group images
-of one orientation (`grouped_batches`) so the canvas stays close to each image's own shape.
+of one canvas shape (`grouped_batches`) so little of the canvas is padding.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import TypeVar
@@ -54,10 +54,16 @@ def resize_longest(image: np.ndarray, input_size: int) -> Prepared:
     return Prepared(cv2.resize(image, size, interpolation=interp), scale, (h, w))
 
 
+def canvas_shape(prepared: Prepared, multiple: int = 32) -> tuple[int, int]:
+    """The letterbox canvas one prepared image needs on its own (sides rounded up to `multiple`)."""
+    h, w = prepared.image.shape[:2]
+    return math.ceil(h / multiple) * multiple, math.ceil(w / multiple) * multiple
+
+
 def letterbox(batch: list[Prepared], norm: Normalisation, multiple: int = 32) -> np.ndarray:
     """Stack prepared RGB uint8 images into one normalised float32 NCHW tensor (zero padded)."""
-    height = math.ceil(max(p.image.shape[0] for p in batch) / multiple) * multiple
-    width = math.ceil(max(p.image.shape[1] for p in batch) / multiple) * multiple
+    shapes = [canvas_shape(p, multiple) for p in batch]
+    height, width = max(s[0] for s in shapes), max(s[1] for s in shapes)
     canvas = np.zeros((len(batch), height, width, 3), np.float32)
     mean = np.asarray(norm.mean, np.float32)
     inv_std = 1.0 / np.asarray(norm.std, np.float32)
@@ -80,17 +86,30 @@ def prefetch_map(fn: Callable[[T], R], items: Iterable[T], executor: Executor, d
         yield pending.popleft().result()
 
 
-def grouped_batches(items: Iterable[T], size: int, key: Callable[[T], object]) -> Iterator[list[T]]:
-    """Batches of `size` items sharing `key` (e.g. landscape vs portrait), as Detectron2's aspect-ratio
-    grouping: a landscape and a portrait image letterboxed together would pad both to a square and
-    nearly double the pixels the network processes. At most one partial batch per key waits; they
-    are flushed at the end, so order changes but every item comes out once."""
-    waiting: dict[object, list[T]] = {}
+def grouped_batches(
+    items: Iterable[T], size: int, key: Callable[[T], Hashable], max_waiting: int | None = None
+) -> Iterator[list[T]]:
+    """Batches of up to `size` items sharing `key` (the letterbox canvas shape), as Detectron2's
+    aspect-ratio grouping: images of different shapes letterboxed together are all padded to the
+    largest, and the network then spends time on padding. Photos cluster on a few aspect ratios
+    (4:3, 3:2, 16:9, 1:1), so after resizing to a common longer side most batches need no padding.
+    At most `max_waiting` items (default `2 * size`) wait in partial groups; beyond that the fullest
+    group goes out as it is. Order changes; every item comes out exactly once."""
+    limit = max_waiting if max_waiting is not None else 2 * size
+    waiting: dict[Hashable, list[T]] = {}
+    pending = 0
     for item in items:
-        group = waiting.setdefault(key(item), [])
+        k = key(item)
+        group = waiting.setdefault(k, [])
         group.append(item)
+        pending += 1
         if len(group) == size:
-            yield waiting.pop(key(item))
+            pending -= len(group)
+            yield waiting.pop(k)
+        elif pending > limit:
+            fullest = max(waiting, key=lambda g: len(waiting[g]))
+            pending -= len(waiting[fullest])
+            yield waiting.pop(fullest)
     yield from (group for group in waiting.values() if group)
 
 

@@ -52,6 +52,8 @@ class Detector(ABC):
 
     name: str
     batch_size: int = 8
+    parallel_batches: int = 1
+    """How many `detect_prepared` calls the pipeline may run at once (thread-safe backends only)."""
 
     def prepare(self, image: np.ndarray) -> Prepared:
         """Per-image preprocessing that can run beside inference (resizing)."""

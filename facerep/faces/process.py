@@ -1,14 +1,16 @@
 """Per-image work of the detect stage and the pipelined loop that runs it.
 
-Three kinds of work overlap: decoding + resizing (thread pool), the network (the calling thread,
-one letterboxed batch at a time; ONNX Runtime and torch release the GIL) and cropping + JPEG encoding
-+ writing (the same pool). Memory stays bounded: at most `2 * batch_size` decoded images wait for the
-network, and a decoded image is dropped as soon as its crops are written.
+Three kinds of work overlap in one thread pool: decoding + resizing, the network (letterboxed
+batches; ONNX Runtime and torch release the GIL) and cropping + JPEG encoding + writing. Memory
+stays bounded: at most `2 * batch_size` decoded images wait in the prefetch queue, at most
+`2 * batch_size` more wait for a batch of their canvas shape, and a decoded image is dropped as soon
+as its crops are written.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from facerep.faces.batching import Prepared, grouped_batches, prefetch_map
+from facerep.faces.batching import Prepared, canvas_shape, grouped_batches, prefetch_map
 from facerep.faces.config import DetectParams
 from facerep.faces.crop import crop_face, face_size
 from facerep.faces.detector import Detections, Detector
@@ -119,12 +121,16 @@ def _commit(store: FaceStore, pending: list[Future[ImageResult]]) -> int:
     return len(results)
 
 
-def orientation(item: Loaded) -> str:
-    """Batching key: unusable images (no network input) go together, usable ones by orientation."""
-    if item.prepared is None:
-        return "unusable"
-    h, w = item.prepared.image.shape[:2]
-    return "portrait" if h > w else "landscape"
+def batch_key(item: Loaded) -> tuple[int, int]:
+    """Batching key: the letterbox canvas shape; unusable images (no network input) go together."""
+    return (0, 0) if item.prepared is None else canvas_shape(item.prepared)
+
+
+def _detect(detector: Detector, batch: list[Loaded]) -> list[Detections | None]:
+    """Run the network on the usable images of a batch; None for the unusable ones (runs in the pool)."""
+    usable = [item.prepared for item in batch if item.prepared is not None]
+    dets = iter(detector.detect_prepared(usable))
+    return [next(dets) if item.prepared is not None else None for item in batch]
 
 
 def run_detection(
@@ -135,20 +141,32 @@ def run_detection(
     params: DetectParams,
 ) -> Iterator[int]:
     """Detect, crop and commit `rows` chunk by chunk; yields the number of images after each batch
-    (for progress). Crops of one batch are written while the network runs the next."""
+    (for progress). Every kind of work runs in one pool of `detect.workers` threads; up to
+    `detector.parallel_batches` batches are in the network at once (on a CPU, one single-threaded
+    network call per core beats one call spread over all cores), and the crops of a batch are
+    written while later batches are decoded and detected."""
     depth = 2 * params.batch_size
+    lanes = max(1, detector.parallel_batches)
     with ThreadPoolExecutor(max_workers=params.workers, thread_name_prefix="detect") as pool:
         stream = prefetch_map(lambda r: load(r, raw_dir, detector), rows, pool, depth)
+        inflight: deque[tuple[list[Loaded], Future[list[Detections | None]]]] = deque()
         pending: list[Future[ImageResult]] = []
-        for batch in grouped_batches(stream, params.batch_size, orientation):
-            usable = [item for item in batch if item.prepared is not None]
-            dets = iter(detector.detect_prepared([item.prepared for item in usable]))
-            for item in batch:
-                det = next(dets) if item.prepared is not None else None
+
+        def drain() -> int:
+            batch, future = inflight.popleft()
+            for item, det in zip(batch, future.result(), strict=True):
                 pending.append(pool.submit(finish, item, det, store.root, params))
-            yield len(batch)
-            if len(pending) >= params.chunk_size:
-                _commit(store, pending)
-                pending = []
+            return len(batch)
+
+        for batch in grouped_batches(stream, params.batch_size, batch_key):
+            inflight.append((batch, pool.submit(_detect, detector, batch)))
+            del batch
+            while len(inflight) >= lanes:
+                yield drain()
+                if len(pending) >= params.chunk_size:
+                    _commit(store, pending)
+                    pending = []
+        while inflight:
+            yield drain()
         if pending:
             _commit(store, pending)

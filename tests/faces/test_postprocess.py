@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from facerep.faces.batching import Normalisation, letterbox, resize_longest
+from facerep.faces.batching import Normalisation, grouped_batches, letterbox, resize_longest
 from facerep.faces.postprocess import Selection, box_iou, nms, select_faces
 from facerep.faces.priors import decode_boxes, decode_landmarks, prior_boxes
 
@@ -49,3 +49,15 @@ def test_letterbox_pads_with_zero_and_scales_back():
     assert batch.shape == (2, 3, 64, 64)
     assert not batch[0].any()
     assert (batch[1, :, :32, :64] > 0).all() and not batch[1, :, 32:].any()
+
+
+def test_grouped_batches_emit_every_item_once_within_the_waiting_limit():
+    items = [(i, "abc"[i % 3] if i < 20 else "d") for i in range(30)]
+    full = {}
+    for limit in (12, 5):
+        out = list(grouped_batches(items, 4, key=lambda t: t[1], max_waiting=limit))
+        assert sorted(i for b in out for i, _ in b) == list(range(30))
+        assert all(len({k for _, k in b}) == 1 and len(b) <= 4 for b in out)
+        full[limit] = sum(len(b) == 4 for b in out)
+    assert full[12] == 5  # a, b, c once each (items 0-11), d twice; the rest waits to the end
+    assert full[5] < full[12]  # a tight limit flushes partial groups early
