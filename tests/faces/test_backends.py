@@ -114,9 +114,3 @@ def test_cli_missing_weights_exits_2_naming_file_source_and_parameter(tmp_path, 
     assert "retinaface_resnet50.zip" in err
     assert "https://github.com/ternaus/retinaface/releases" in err
     assert "detect.retinaface.weights" in err
-
-
-def test_cli_missing_manifest_exits_2(tmp_path):
-    proc = cli("--set", "tracking.enabled=false", cwd=tmp_path)
-    assert proc.returncode == 2
-    assert "manifest.parquet" in proc.stderr

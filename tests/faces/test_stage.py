@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facerep.errors import InputError
 from facerep.faces.crop import crop_window, transform_box
 from facerep.params import load_params
 from facerep.stages import run_stage
@@ -44,6 +45,11 @@ def test_faces_parquet_rows_and_crops(first_run):
         side = max(box_in_crop[2] - box_in_crop[0], box_in_crop[3] - box_in_crop[1])
         assert side == pytest.approx(190, abs=2)
     assert result.metrics["faces"] == 7 and result.metrics["images_failed"] == 2
+
+
+def test_missing_manifest_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match=r"manifest\.parquet"):
+        run_stage("detect", detect_params(tmp_path / "raw", tmp_path / "faces"))
 
 
 def test_unusable_images_get_a_reason_and_rejected_rows_are_skipped(first_run):
