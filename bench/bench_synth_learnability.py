@@ -148,7 +148,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         imgs, df = make_data(args.faces, args.identities, tmp)
     t_data = time.perf_counter() - t0
-    x = torch.tensor(imgs, dtype=torch.float32).permute(0, 3, 1, 2).div(255.0).sub(0.5)
+    x = torch.tensor(np.ascontiguousarray(imgs), dtype=torch.float32).permute(0, 3, 1, 2).div(255.0).sub(0.5)
     x = x.contiguous(memory_format=torch.channels_last)
     train = (df.split == "train").to_numpy()
     y = targets(df)

@@ -163,7 +163,7 @@ def head_ellipsoids(shape: FaceShape, jaw_drop: float) -> list[Ellipsoid]:
     return [
         Ellipsoid((0.0, -0.38, -0.08), (1.05 * w, 1.45 * (1 + shape.cranium_height), 1.06), PART_CRANIUM),
         Ellipsoid(
-            (0.0, 0.45 + 0.5 * jaw_drop, 0.02), (0.88 * jw, 0.95 * chin + 0.5 * jaw_drop, 0.92), PART_JAW
+            (0.0, 0.45 + 0.5 * jaw_drop, -0.02), (0.88 * jw, 0.95 * chin + 0.5 * jaw_drop, 0.86), PART_JAW
         ),
         Ellipsoid(
             (0.0, nose_y, 0.86),

@@ -190,6 +190,17 @@ def raycast(face: Face3D, s: FaceSample, rot: np.ndarray, us: np.ndarray, vs: np
     return Surface(hit, part, (qx, qy, qz), shade, depth)
 
 
+def _soften_creases(surf: Surface, sigma: float) -> None:
+    """Blur the shading inside the head (normalised convolution) so the seams where two ellipsoids
+    meet (cranium and jaw, face and nose) read as soft folds rather than hard edges."""
+    if sigma < 0.3:
+        return
+    inside = surf.hit.astype(np.float32)
+    num = cv2.GaussianBlur(np.where(surf.hit, surf.shade, 0.0).astype(np.float32), (0, 0), sigma)
+    den = cv2.GaussianBlur(inside, (0, 0), sigma)
+    surf.shade = np.where(surf.hit, num / np.maximum(den, 1e-3), surf.shade).astype(np.float32)
+
+
 def _gauss(qx: np.ndarray, qy: np.ndarray, x0: float, y0: float, sx: float, sy: float) -> np.ndarray:
     return np.exp(-(((qx - x0) / sx) ** 2) - ((qy - y0) / sy) ** 2)
 
@@ -377,6 +388,7 @@ def draw_person(img: np.ndarray, s: FaceSample, scale: float, centre: tuple[floa
     vs = ((y0 + (np.arange(ny) + 0.5) * step - centre[1]) / scale).astype(np.float32)
     surf = raycast(face, s, rot, us, vs)
     surf.step = step
+    _soften_creases(surf, 0.06 * scale / step)
     albedo, front_hair = _albedo(face, s, surf)
     tint = np.asarray(s.lighting.tint, dtype=np.float32)
     head = np.clip(albedo * (surf.shade[..., None] * tint), 0, 255)
@@ -446,7 +458,7 @@ def _features(
         f = _facing(rot, (0.35 * sign, 0.0, 0.94))
         centre = lm[idx].mean(axis=0)
         if f > 0.05 and _visible(surf, centre, float(view_z[idx].mean()), off):
-            _draw_eye(img, lm, idx, s, _shade_at(surf, centre, off) * 1.05, scale, off)
+            _draw_eye(img, lm, idx, s, 0.45 + 0.6 * _shade_at(surf, centre, off), scale, off)
     smile = (au["au12"] + 0.5 * au["au10"]) / 5.0
     if smile > 0.15:
         for sign, wing, corner in ((-1, 31, 48), (1, 35, 54)):
