@@ -49,11 +49,16 @@ def run_items(
     label = f"{description} ({done} done before)" if done else description
     if not todo:
         return rows
+
+    def job(key: str, item: T) -> Outcome:
+        # journaled by the worker itself, so at most one finished item per worker is unrecorded at a kill
+        out = work(item)
+        if out.final:
+            journal.append(key, out.rows)
+        return out
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(work, item): key for key, item in todo}
+        futures = [pool.submit(job, key, item) for key, item in todo]
         for fut in track(as_completed(futures), label, total=len(todo)):
-            out = fut.result()
-            if out.final:
-                journal.append(futures[fut], out.rows)
-            rows.extend(out.rows)
+            rows.extend(fut.result().rows)
     return rows

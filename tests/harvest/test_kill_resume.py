@@ -58,8 +58,8 @@ def test_kill9_then_rerun_equals_uninterrupted(tmp_path: Path, monkeypatch: pyte
         # first kill: while listing (the API answers cache exists, no image yet done)
         proc = harvest_process(srv, raw, tmp_path)
         kill_when(proc, raw / ".journal" / "flickr_api", 2)
-        # second and third kills: mid-download, after a re-start resumed the listing
-        for at in (120, 300):
+        # second kill: mid-download, after a re-start resumed the listing
+        for at in (200,):
             proc = harvest_process(srv, raw, tmp_path)
             kill_when(proc, raw / ".journal" / "flickr", at)
             assert proc.returncode == -signal.SIGKILL
@@ -77,7 +77,7 @@ def test_kill9_then_rerun_equals_uninterrupted(tmp_path: Path, monkeypatch: pyte
     assert not [p for p in raw.rglob("*.tmp")]
     # nothing downloaded twice, except the few requests in flight at each kill
     repeated = sum(n - 1 for n in served.values() if n > 1)
-    assert repeated <= 2 * CONCURRENCY
+    assert repeated <= CONCURRENCY
     assert len(served) == len(got[got["status"].isin(["ok", "duplicate", "robots_optout"])]) + sum(
         got["status"].isin(
             ["truncated", "zero_bytes", "not_an_image", "decompression_bomb", "unsupported_format"]

@@ -1,9 +1,8 @@
-"""The harvest stage end to end: default SynthFaces source, CLI exit codes, MLflow metrics."""
+"""The harvest stage end to end: default SynthFaces source, real `facerep synth` output, CLI exit codes."""
 
 from __future__ import annotations
 
 import math
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,19 +10,16 @@ from pathlib import Path
 import pytest
 from synth_fixture import write_synth_tree
 
+from facerep.errors import InputError
 from facerep.harvest.manifest import read_manifest
 from facerep.params import load_params
 from facerep.stages import run_stage
 
 
-def test_default_synthetic_source_with_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    synth, raw, db = tmp_path / "synth", tmp_path / "raw", tmp_path / "mlflow.db"
+def test_default_synthetic_source(tmp_path: Path) -> None:
+    synth, raw = tmp_path / "synth", tmp_path / "raw"
     write_synth_tree(synth, scenes=3, clips=(50, 13))
-    monkeypatch.chdir(tmp_path)
-    params = load_params(
-        None,
-        [f"paths.synth={synth}", f"paths.raw={raw}", f"tracking.uri=sqlite:///{db}", "tracking.experiment=h"],
-    )
+    params = load_params(None, [f"paths.synth={synth}", f"paths.raw={raw}", "tracking.enabled=false"])
     assert params.harvest.sources == ["synthetic"]
     result = run_stage("harvest", params)
     df = read_manifest(raw / "manifest.parquet")
@@ -33,10 +29,7 @@ def test_default_synthetic_source_with_mlflow(tmp_path: Path, monkeypatch: pytes
     assert (df["status"] == "ok").all() and (df["source"] == "synthetic").all()
     assert set(frames["speaker_id"]) == {"id00000", "id00001"}
     assert all((raw / p).is_file() for p in df["path"])
-    assert result.metrics["ok"] == len(df)
-    with sqlite3.connect(db) as con:
-        logged = dict(con.execute("select key, value from metrics"))
-    assert logged["ok"] == len(df) and logged["source.synthetic"] == len(df)
+    assert result.metrics["ok"] == len(df) and result.metrics["source.synthetic"] == len(df)
 
 
 def cli(tmp_path: Path, *sets: str) -> subprocess.CompletedProcess:
@@ -51,8 +44,8 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "facerep synth" in missing.stderr
     unknown = cli(tmp_path, "harvest.sources=[instagram]")
     assert unknown.returncode == 2 and "harvest.sources" in unknown.stderr
-    no_root = cli(tmp_path, "harvest.sources=[folder]", f"paths.raw={tmp_path / 'raw'}")
-    assert no_root.returncode == 2 and "harvest.folder.root" in no_root.stderr
+    with pytest.raises(InputError, match=r"harvest\.folder\.root"):
+        run_stage("harvest", load_params(None, ["harvest.sources=[folder]", f"paths.raw={tmp_path / 'raw'}"]))
 
 
 def test_real_synth_stage_output(tmp_path: Path) -> None:
