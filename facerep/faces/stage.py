@@ -33,6 +33,7 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     raw_dir, faces_dir = Path(params.paths.raw), Path(params.paths.faces)
     manifest = read_manifest(raw_dir)
     store = FaceStore(faces_dir)
+    store.match_settings(output_settings(params))
     store.recover()
     done = set(store.done_images()["image_id"])
     todo = manifest[~manifest["image_id"].isin(done)]
@@ -61,6 +62,11 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     artifacts.append(faces_dir / "summary.json")
     outputs = [faces_dir / FACES_FILE, faces_dir / IMAGES_FILE]
     return StageResult(metrics=metrics, artifacts=artifacts, outputs=outputs)
+
+
+def output_settings(params: Params) -> dict:
+    """The parameters that change what the stage writes (not how fast it writes it)."""
+    return params.detect.model_dump(mode="json", exclude={"workers", "chunk_size", "batch_size"})
 
 
 def summarise(faces: pd.DataFrame, images: pd.DataFrame) -> dict[str, float]:

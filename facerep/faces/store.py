@@ -5,16 +5,23 @@ Order of writes inside one chunk, each atomic (`facerep.io`): the chunk's crops,
 faces part without its images part (a crash between the two) is an orphan and is deleted on the next
 run, whose images are then processed again. So no committed row ever points at a missing crop, and
 no image is counted twice. The consolidated files are rebuilt from the parts at the end of each run.
+
+Parts are only reused by a run with the same output-defining parameters (`parts/params.json`): after
+a change of detector, threshold or crop geometry (a new `dvc repro`, say) the old parts and crops are
+removed and every image is processed again, so one faces.parquet never mixes two settings.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from facerep.io import write_parquet
+from facerep.io import write_json, write_parquet
 
 FACES_FILE = "faces.parquet"
 IMAGES_FILE = "images.parquet"
@@ -42,6 +49,18 @@ class FaceStore:
             if m and m.group(1) == kind:
                 found[int(m.group(2))] = p
         return found
+
+    def match_settings(self, settings: dict[str, Any]) -> bool:
+        """Keep the parts if they were made with `settings`; otherwise remove parts and crops and
+        record `settings`. Returns whether earlier work is kept."""
+        marker = self.parts / "params.json"
+        if marker.is_file() and json.loads(marker.read_text()) == json.loads(json.dumps(settings)):
+            return True
+        for stale in (self.parts, self.root / CROPS_DIR):
+            if stale.is_dir():
+                shutil.rmtree(stale)
+        write_json(marker, settings)
+        return False
 
     def recover(self) -> int:
         """Delete faces parts whose images part (the commit marker) is missing; return how many."""

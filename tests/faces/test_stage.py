@@ -101,3 +101,16 @@ def test_plots_are_written_and_logged_to_mlflow(photo_raw, tmp_path):
     assert run.data.metrics["faces"] == 7
     logged = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert "face_sizes.png" in logged
+
+
+def test_changed_parameters_start_over_instead_of_mixing(first_run, photo_raw):
+    faces_dir, _ = first_run
+    old_crops = set(pd.read_parquet(faces_dir / "faces.parquet")["crop_path"])
+    changed = run_stage("detect", detect_params(photo_raw, faces_dir, "detect.crop.face_px=128"))
+    assert changed.metrics["images_processed"] == 4
+    faces = pd.read_parquet(faces_dir / "faces.parquet")
+    assert len(faces) == 7
+    assert not any((faces_dir / p).exists() for p in old_crops - set(faces["crop_path"]))
+    for row in faces.itertuples():
+        box = transform_box(np.asarray(row.bbox), crop_window(np.asarray(row.bbox), 256, 128).matrix)
+        assert max(box[2] - box[0], box[3] - box[1]) == pytest.approx(128, abs=2)
