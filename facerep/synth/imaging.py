@@ -9,19 +9,17 @@ from facerep.synth.sample import Background, Degradation
 
 
 def backdrop(bg: Background, height: int, width: int) -> np.ndarray:
-    """A two-colour linear gradient plus a bicubic-upsampled 4x4 texture (uint8 RGB).
+    """A two-colour linear gradient plus a coarse 4x4 texture, bilinearly upsampled (uint8 RGB).
 
-    The gradient runs along `bg.angle` through the image centre, so mirroring the image equals
-    using angle pi - angle and the texture flipped left-right.
+    The gradient runs along `bg.angle` through the image centre; it is sampled with the texture on
+    the 4x4 grid and upsampled in one resize (bilinear interpolation reproduces a linear ramp), so
+    mirroring the image equals using angle pi - angle and the texture flipped left-right.
     """
-    xs = (np.arange(width, dtype=np.float32) + 0.5) / width - 0.5
-    ys = (np.arange(height, dtype=np.float32) + 0.5) / height - 0.5
-    t = np.clip(0.5 + np.cos(bg.angle) * xs[None, :] + np.sin(bg.angle) * ys[:, None], 0.0, 1.0)
+    g = (np.arange(4, dtype=np.float32) + 0.5) / 4 - 0.5
+    t = 0.5 + np.cos(bg.angle) * g[None, :] + np.sin(bg.angle) * g[:, None]
     a, b = np.asarray(bg.color_a, np.float32), np.asarray(bg.color_b, np.float32)
-    img = a + t[..., None] * (b - a)
-    if bg.texture_amp > 0:
-        tex = cv2.resize(bg.texture, (width, height), interpolation=cv2.INTER_LINEAR)
-        img += bg.texture_amp * tex
+    grid = a + t[..., None] * (b - a) + bg.texture_amp * bg.texture
+    img = cv2.resize(grid.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 

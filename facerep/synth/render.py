@@ -40,15 +40,6 @@ _HAIR, _HAT = 10, 11  # pseudo parts of the shells
 MAX_GRID = 120
 
 
-@dataclass
-class Canvas:
-    """The region of an image a head is drawn into, with the head's scale and centre (image px)."""
-
-    image: np.ndarray  # uint8 H x W x 3, drawn in place
-    scale: float  # px per face unit
-    centre: tuple[float, float]  # projection of the head origin, continuous image px
-
-
 def _pts(xy: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Continuous pixel coordinates to OpenCV's fixed-point integer points (pixel centres at i)."""
     p = (xy - np.asarray(offset) - 0.5) * _ONE
@@ -353,7 +344,9 @@ def _draw_eye(
 def _brow(lm: np.ndarray, idx: np.ndarray, thickness: float, inner_last: bool) -> np.ndarray:
     """A tapered brow polygon around the 5 brow landmarks (thicker at the inner end)."""
     p = lm[idx]
-    d = np.gradient(p, axis=0)
+    d = np.empty_like(p)
+    d[1:-1] = (p[2:] - p[:-2]) / 2
+    d[0], d[-1] = p[1] - p[0], p[-1] - p[-2]
     n = np.stack([d[:, 1], -d[:, 0]], axis=1)
     n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-9
     taper = np.linspace(0.55, 1.0, len(p))
