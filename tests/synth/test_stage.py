@@ -146,3 +146,12 @@ def test_bad_parameters_exit_2(override: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["synth", "--set", override, "--set", f"paths.synth={tmp_path}"])
     assert result.exit_code == 2, result.output
     assert override.split("=")[0] in result.output
+
+
+def test_preview_cli_writes_a_contact_sheet(tmp_path: Path) -> None:
+    out = tmp_path / "sheet.png"
+    result = CliRunner().invoke(app, ["synth", "preview", "--count", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    sheet = cv2.imread(str(out))
+    assert sheet.shape[1] == 3 * 224 and sheet.shape[0] > 224
+    assert sheet[:224].std() > 20  # faces, not a blank page
