@@ -14,7 +14,7 @@ import pandas as pd
 from facerep.errors import InputError
 
 REQUIRED_COLUMNS = ("image_id", "path", "status")
-CARRIED_COLUMNS = ("source", "license", "owner", "uri", "video_id", "frame_time")
+CARRIED_COLUMNS = ("source", "license", "owner", "uri", "page_url", "video_id", "frame_time", "speaker_id")
 
 
 class ImageError(Exception):
