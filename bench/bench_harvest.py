@@ -31,7 +31,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "harvest"))
 
-from synth_fixture import write_clip  # noqa: E402
+from harvest_media import write_clip  # noqa: E402
 
 from facerep.harvest.manifest import read_manifest  # noqa: E402
 from facerep.params import load_params  # noqa: E402

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fake_flickr import FakeFlickr, FakePhoto, make_photos
-from helpers import TAGS, assert_manifest_matches, expected_manifest, flickr_overrides
+from harvest_helpers import TAGS, assert_manifest_matches, expected_manifest, flickr_overrides
 
 from facerep.errors import InputError
 from facerep.harvest.licenses import DEFAULT_ALLOWED

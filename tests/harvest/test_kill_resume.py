@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fake_flickr import FakeFlickr, make_photos
-from helpers import TAGS, assert_manifest_matches, expected_manifest, flickr_overrides
+from harvest_helpers import TAGS, assert_manifest_matches, expected_manifest, flickr_overrides
 
 from facerep.harvest.manifest import read_manifest
 from facerep.params import load_params

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from synth_fixture import write_synth_tree
+from harvest_media import write_synth_tree
 
 from facerep.errors import InputError
 from facerep.harvest.manifest import read_manifest

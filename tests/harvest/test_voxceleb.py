@@ -8,8 +8,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from harvest_media import write_clip
 from PIL import Image
-from synth_fixture import write_clip
 
 from facerep.errors import InputError
 from facerep.harvest.manifest import read_manifest
