@@ -8,7 +8,7 @@ import time
 
 from PIL import Image
 
-from facerep.harvest.net import parse_retry_after, robots_optout
+from facerep.harvest.net import RateLimiter, parse_retry_after, robots_optout
 from facerep.harvest.validate import check_image
 
 
@@ -41,3 +41,13 @@ def test_check_image_reasons() -> None:
     bmp = io.BytesIO()
     Image.new("RGB", (8, 8)).save(bmp, format="BMP")
     assert check_image(bmp.getvalue(), 10_000).status == "unsupported_format"
+
+
+def test_rate_limiter_spaces_calls() -> None:
+    """36,000 calls an hour is one call per 0.1 s: five calls cannot finish before 0.4 s."""
+    limiter = RateLimiter(36_000)
+    start = time.monotonic()
+    for _ in range(5):
+        limiter.acquire()
+    assert time.monotonic() - start >= 0.4 - 1e-3
+    assert limiter.calls == 5
