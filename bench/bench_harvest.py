@@ -9,7 +9,7 @@
 
 Writes `bench/results/harvest.md`.
 
-    .venv/bin/python bench/bench_harvest.py [--photos 3000] [--clips 8] [--seconds 10]
+    .venv/bin/python bench/bench_harvest.py [--photos 3000] [--clips 8] [--seconds 10] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -69,7 +69,12 @@ def image_urls(api_url: str, key: str, photos: int) -> list[str]:
     return urls
 
 
-def bench_images(photos: int, work: Path) -> list[str]:
+def best(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The run with the least CPU time: on a shared machine, noise only ever adds time."""
+    return min(runs, key=lambda r: r[1])
+
+
+def bench_images(photos: int, work: Path, repeats: int) -> list[str]:
     proc, info = start_server(photos)
     try:
         urls = image_urls(info["api_url"], info["api_key"], photos)
@@ -78,19 +83,22 @@ def bench_images(photos: int, work: Path) -> list[str]:
         def baseline() -> None:
             limits = httpx.Limits(max_connections=CONCURRENCY)
             with httpx.Client(limits=limits) as client, ThreadPoolExecutor(CONCURRENCY) as pool:
-                sizes.extend(pool.map(lambda u: len(client.get(u).content), urls))
+                sizes[:] = pool.map(lambda u: len(client.get(u).content), urls)
 
-        base_wall, base_cpu = measure(baseline)
         os.environ["FLICKR_API_KEY"] = info["api_key"]
-        sets = [
-            f"paths.raw={work / 'raw'}", "tracking.enabled=false", "harvest.sources=[flickr]",
-            f"harvest.flickr.api_url={info['api_url']}", "harvest.flickr.tags=[face]",
-            "harvest.flickr.min_upload_date=2014-01-01", "harvest.flickr.max_upload_date=2021-01-01",
-            "harvest.flickr.max_calls_per_hour=100000000", f"harvest.flickr.concurrency={CONCURRENCY}",
-        ]  # fmt: skip
-        params = load_params(None, sets)
-        wall, cpu = measure(lambda: run_stage("harvest", params))
-        ok = int((read_manifest(work / "raw" / "manifest.parquet")["status"] == "ok").sum())
+        base_runs, runs = [], []
+        for i in range(repeats):
+            base_runs.append(measure(baseline))
+            sets = [
+                f"paths.raw={work / f'raw{i}'}", "tracking.enabled=false", "harvest.sources=[flickr]",
+                f"harvest.flickr.api_url={info['api_url']}", "harvest.flickr.tags=[face]",
+                "harvest.flickr.min_upload_date=2014-01-01", "harvest.flickr.max_upload_date=2021-01-01",
+                "harvest.flickr.max_calls_per_hour=100000000", f"harvest.flickr.concurrency={CONCURRENCY}",
+            ]  # fmt: skip
+            params = load_params(None, sets)
+            runs.append(measure(lambda params=params: run_stage("harvest", params)))
+        (base_wall, base_cpu), (wall, cpu) = best(base_runs), best(runs)
+        ok = int((read_manifest(work / "raw0" / "manifest.parquet")["status"] == "ok").sum())
     finally:
         proc.kill()
         proc.wait()
@@ -99,7 +107,8 @@ def bench_images(photos: int, work: Path) -> list[str]:
     return [
         "### Flickr images (loopback server in another process)",
         "",
-        f"{n} photos of {mean_kb:.0f} KB on average, concurrency {CONCURRENCY}; {ok} harvested `ok`.",
+        f"{n} photos of {mean_kb:.0f} KB on average, concurrency {CONCURRENCY}; {ok} harvested `ok`; "
+        f"best of {repeats} runs each.",
         "",
         "| client | wall s | CPU s | images/s | images/s per core | ratio per core |",
         "|---|---|---|---|---|---|",
@@ -113,7 +122,7 @@ def bench_images(photos: int, work: Path) -> list[str]:
     ]
 
 
-def bench_frames(clips: int, seconds: int, work: Path) -> list[str]:
+def bench_frames(clips: int, seconds: int, work: Path, repeats: int) -> list[str]:
     tree = work / "vox"
     for i in range(clips):
         write_clip(tree / f"id{i:05d}" / "benchvid" / "00001.mp4", seconds * 25, size=224, seed=i)
@@ -128,17 +137,22 @@ def bench_frames(clips: int, seconds: int, work: Path) -> list[str]:
                 stream.thread_type = "AUTO"
                 decoded.append(sum(1 for _ in c.decode(stream)))
 
-    base_wall, base_cpu = measure(baseline)
-    sets = [f"paths.raw={work / 'rawv'}", "tracking.enabled=false", "harvest.sources=[voxceleb]"]
-    sets += [f"harvest.voxceleb.root={tree}", "harvest.voxceleb.fps=6"]
-    params = load_params(None, sets)
-    wall, cpu = measure(lambda: run_stage("harvest", params))
-    frames = int((read_manifest(work / "rawv" / "manifest.parquet")["status"] == "ok").sum())
+    base_runs, runs = [], []
+    for i in range(repeats):
+        decoded.clear()
+        base_runs.append(measure(baseline))
+        sets = [f"paths.raw={work / f'rawv{i}'}", "tracking.enabled=false", "harvest.sources=[voxceleb]"]
+        sets += [f"harvest.voxceleb.root={tree}", "harvest.voxceleb.fps=6"]
+        params = load_params(None, sets)
+        runs.append(measure(lambda params=params: run_stage("harvest", params)))
+    (base_wall, base_cpu), (wall, cpu) = best(base_runs), best(runs)
+    frames = int((read_manifest(work / "rawv0" / "manifest.parquet")["status"] == "ok").sum())
     return [
         "### VoxCeleb frames at 6 fps (224x224, 25 fps H.264 clips)",
         "",
         f"{clips} clips of {seconds} s ({video_s} s of video, {sum(decoded)} frames); {frames} frames "
-        "extracted (expected duration x 6), centre-cropped to 0.8 and stored as JPEG.",
+        f"extracted (expected duration x 6), centre-cropped to 0.8 and stored as JPEG; best of {repeats} "
+        "runs each.",
         "",
         "| work | wall s | CPU s | x real time per core | ratio |",
         "|---|---|---|---|---|",
@@ -157,6 +171,7 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=3000)
     ap.add_argument("--clips", type=int, default=8)
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the best is kept")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -166,9 +181,9 @@ def main() -> None:
             "One process, 2 CPU cores shared with other jobs; CPU seconds count every thread of the "
             "harvesting process (the server's CPU is not counted).",
             "",
-            *bench_images(args.photos, work),
+            *bench_images(args.photos, work, args.repeats),
             "",
-            *bench_frames(args.clips, args.seconds, work),
+            *bench_frames(args.clips, args.seconds, work, args.repeats),
         ]
     out = ROOT / "bench" / "results" / "harvest.md"
     out.write_text("\n".join(lines) + "\n")
