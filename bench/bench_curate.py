@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=64)
     ap.add_argument("--stage-faces", type=int, default=16)
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]
     photos = photo_faces()
     crops = [photos[i % len(photos)].crop for i in range(args.faces)]
     landmarks = [photos[i % len(photos)].landmarks5 for i in range(args.faces)]
@@ -107,12 +108,13 @@ def main() -> None:
         run(params, Tracker(None))
         stage_rate = args.stage_faces / (time.perf_counter() - start)
 
+    load = f"load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     lines = [
         "## Curate (`bench/bench_curate.py`)",
         "",
         f"Global embeddings of {args.faces} aligned faces from real photos, CPU only, {os.cpu_count()} "
-        f"cores shared with other jobs (onnxruntime {onnxruntime.__version__}; no GPU lent to this run). "
-        "Baseline: the same faces embedded one at a time.",
+        f"cores shared with other jobs ({load}; onnxruntime {onnxruntime.__version__}; no GPU lent to "
+        "this run). Baseline: the same faces embedded one at a time.",
         "",
         "| embedder | faces/s batched | faces/s one by one | ratio |",
         "|---|---|---|---|",

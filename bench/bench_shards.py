@@ -29,7 +29,7 @@ from curate_photos import photo_faces  # noqa: E402
 
 from facerep.io import write_json  # noqa: E402
 from facerep.shards.loader import folder_loader, shard_loader  # noqa: E402
-from facerep.shards.writer import Sample, write_shards  # noqa: E402
+from facerep.shards.writer import Sample, meta_bytes, write_shards  # noqa: E402
 from facerep.ssl.augment import MultiCropTransform  # noqa: E402
 
 
@@ -46,6 +46,7 @@ def make_faces(folder: Path, count: int, seed: int = 0) -> list[Sample]:
         path = folder / f"f{i:06d}.jpg"
         cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
         meta = {"face_id": path.stem, "license": "CC BY 4.0", "local_boxes": [[64, 64, 192, 192, 0.6]]}
+        path.with_suffix(".json").write_bytes(meta_bytes(meta))  # the folder loader reads it too
         samples.append(Sample(path.stem, path, path.stat().st_size, meta))
     return samples
 
@@ -55,11 +56,12 @@ def copy_all(samples: list[Sample], dest: Path) -> None:
     dest.mkdir()
     for s in samples:
         shutil.copyfile(s.jpg, dest / s.jpg.name)
+        shutil.copyfile(s.jpg.with_suffix(".json"), dest / f"{s.key}.json")
 
 
 def to_tensor(img: Image.Image, local_boxes: object) -> list[torch.Tensor]:
-    """Decode only: the image as a uint8 tensor (the baseline transform for reading speed)."""
-    return [torch.from_numpy(np.array(img)).permute(2, 0, 1)]
+    """Decode only: the image as a contiguous HWC uint8 tensor (a permuted view makes torch.stack slow)."""
+    return [torch.from_numpy(np.array(img))]
 
 
 def timed(fn) -> tuple[float, object]:
@@ -78,10 +80,11 @@ def main() -> None:
     ap.add_argument("--pipeline-faces", type=int, default=192)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="bench_shards_"))
     try:
         samples = make_faces(work / "folder", args.faces)
-        total = sum(s.size for s in samples)
+        total = sum(s.size + s.jpg.with_suffix(".json").stat().st_size for s in samples)
         t_copy = min(timed(lambda k=k: copy_all(samples, work / f"copy{k}"))[0] for k in range(args.repeats))
         t_write = min(
             timed(lambda k=k: write_shards(samples, work / f"shards{k}", 0, 500, 1 << 30))[0]
@@ -114,23 +117,29 @@ def main() -> None:
         transform = MultiCropTransform()
         rows_pipe = []
         for workers in (0, 1, 2):
-            cores = max(1, workers)
+            # DataLoader workers run torch with one thread; in-process loading gets the same
+            # (with 2 intra-op threads it ran 3-5x slower here, competing with the decoding)
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
             t, n = timed(
                 lambda w=workers: count_images(
                     shard_loader(str(small), transform, 16, num_workers=w, shuffle_buffer=64)
                 )
             )
-            rows_pipe.append((workers, n / t, n / t / cores))
+            torch.set_num_threads(threads)
+            rows_pipe.append((workers, n / t, n / t / max(1, workers)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     mb = total / 1e6
+    load = f"load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     lines = [
         "## Shards (`bench/bench_shards.py`)",
         "",
         f"{args.faces} face crops, 256x256 JPEG (quality 95), {mb:.1f} MB; one process, "
-        f"{os.cpu_count()} CPU cores shared with other jobs. Reading uses the project's loaders "
-        "(`folder_loader` vs `shard_loader`) with a decode-only transform, batch 32, no shuffle buffer.",
+        f"{os.cpu_count()} CPU cores shared with other jobs ({load}). Reading uses the project's loaders "
+        "(`folder_loader` vs `shard_loader`) with a decode-only transform, batch 32, no shuffle buffer; "
+        "each face has its json metadata beside it in the folder and inside the shard.",
         "",
         "| reading + JPEG decode (best of repeats) | images/s | ratio |",
         "|---|---|---|",
@@ -144,7 +153,7 @@ def main() -> None:
         "Full multi-crop pipeline (`MultiCropTransform()` defaults: 2 x 224 + 6 x 96 views, "
         f"Bulat et al. A.1), {args.pipeline_faces} faces, batch 16:",
         "",
-        "| DataLoader workers | images/s | images/s per core |",
+        "| DataLoader workers (0: in the main process, torch.set_num_threads(1)) | images/s | per core |",
         "|---|---|---|",
         *[f"| {w} | {rate:.1f} | {per:.1f} |" for w, rate, per in rows_pipe],
         "",
