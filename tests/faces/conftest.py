@@ -73,14 +73,15 @@ def write_manifest(raw: Path, items: list[tuple[str, str, str]]) -> Path:
     return raw / "manifest.parquet"
 
 
-@pytest.fixture
-def photo_raw(tmp_path, group_photo_path, astronaut) -> Path:
+@pytest.fixture(scope="module")
+def photo_raw(tmp_path_factory, group_photo_path, astronaut) -> Path:
     """paths.raw holding real photos (relative and absolute paths), a corrupt and a missing file,
     and a row the harvest rejected."""
     import shutil
 
     from PIL import Image
 
+    tmp_path = tmp_path_factory.mktemp("photos")
     raw = tmp_path / "raw"
     (raw / "img").mkdir(parents=True)
     shutil.copy(group_photo_path, raw / "img" / "t1.jpg")

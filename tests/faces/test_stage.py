@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -16,21 +17,21 @@ from facerep.stages import run_stage
 
 
 def detect_params(raw: Path, faces: Path, *extra: str):
-    return load_params(
-        None,
-        [f"paths.raw={raw}", f"paths.faces={faces}", "tracking.enabled=false", *extra],
-    )
+    return load_params(None, [f"paths.raw={raw}", f"paths.faces={faces}", "tracking.enabled=false", *extra])
 
 
-@pytest.fixture
-def first_run(photo_raw, tmp_path):
-    faces_dir = tmp_path / "faces"
-    result = run_stage("detect", detect_params(photo_raw, faces_dir, "detect.chunk_size=2"))
-    return faces_dir, result
+@pytest.fixture(scope="module")
+def first_run(photo_raw, tmp_path_factory):
+    """One tracked run (a real MLflow store in a temporary folder) shared by the read-only tests."""
+    tmp = tmp_path_factory.mktemp("first_run")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    sets = [f"tracking.uri={uri}", "tracking.enabled=true", "tracking.experiment=detect-test"]
+    result = run_stage("detect", detect_params(photo_raw, tmp / "faces", *sets, "detect.chunk_size=2"))
+    return tmp / "faces", result, uri
 
 
 def test_faces_parquet_rows_and_crops(first_run):
-    faces_dir, result = first_run
+    faces_dir, result, _ = first_run
     faces = pd.read_parquet(faces_dir / "faces.parquet")
     assert {"face_id", "image_id", "bbox", "score", "landmarks5", "crop_path"} <= set(faces.columns)
     assert faces.groupby("image_id").size().to_dict() == {"astronaut": 1, "group": 6}
@@ -53,7 +54,7 @@ def test_missing_manifest_is_an_input_error(tmp_path):
 
 
 def test_unusable_images_get_a_reason_and_rejected_rows_are_skipped(first_run):
-    faces_dir, _ = first_run
+    faces_dir, _, _ = first_run
     images = pd.read_parquet(faces_dir / "images.parquet").set_index("image_id")
     assert set(images.index) == {"group", "astronaut", "corrupt", "gone"}
     assert images.loc["corrupt", "status"].startswith("undecodable image")
@@ -63,7 +64,7 @@ def test_unusable_images_get_a_reason_and_rejected_rows_are_skipped(first_run):
 
 
 def test_rerun_skips_finished_images_and_keeps_outputs(first_run, photo_raw):
-    faces_dir, _ = first_run
+    faces_dir, _, _ = first_run
     before = pd.read_parquet(faces_dir / "faces.parquet")
     again = run_stage("detect", detect_params(photo_raw, faces_dir))
     assert again.metrics["images_processed"] == 0
@@ -71,7 +72,7 @@ def test_rerun_skips_finished_images_and_keeps_outputs(first_run, photo_raw):
 
 
 def test_face_ids_are_stable_across_runs(first_run, photo_raw, tmp_path):
-    faces_dir, _ = first_run
+    faces_dir, _, _ = first_run
     other = tmp_path / "faces_again"
     run_stage("detect", detect_params(photo_raw, other, "detect.batch_size=1", "detect.workers=1"))
     a = pd.read_parquet(faces_dir / "faces.parquet")
@@ -79,19 +80,9 @@ def test_face_ids_are_stable_across_runs(first_run, photo_raw, tmp_path):
     assert list(a["face_id"]) == list(b["face_id"])
 
 
-def test_plots_are_written_and_logged_to_mlflow(photo_raw, tmp_path):
+def test_plots_are_written_and_logged_to_mlflow(first_run):
     mlflow = pytest.importorskip("mlflow")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    params = load_params(
-        None,
-        [
-            f"paths.raw={photo_raw}",
-            f"paths.faces={tmp_path / 'faces'}",
-            f"tracking.uri={uri}",
-            "tracking.experiment=detect-test",
-        ],
-    )
-    result = run_stage("detect", params)
+    _, result, uri = first_run
     names = {p.name for p in result.artifacts}
     assert {"face_sizes.png", "scores.png", "faces_per_image.png", "summary.json"} <= names
     assert all(p.is_file() and p.stat().st_size > 0 for p in result.artifacts)
@@ -103,8 +94,9 @@ def test_plots_are_written_and_logged_to_mlflow(photo_raw, tmp_path):
     assert "face_sizes.png" in logged
 
 
-def test_changed_parameters_start_over_instead_of_mixing(first_run, photo_raw):
-    faces_dir, _ = first_run
+def test_changed_parameters_start_over_instead_of_mixing(first_run, photo_raw, tmp_path):
+    faces_dir = tmp_path / "faces"
+    shutil.copytree(first_run[0], faces_dir)
     old_crops = set(pd.read_parquet(faces_dir / "faces.parquet")["crop_path"])
     changed = run_stage("detect", detect_params(photo_raw, faces_dir, "detect.crop.face_px=128"))
     assert changed.metrics["images_processed"] == 4
