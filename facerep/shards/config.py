@@ -4,6 +4,7 @@ from pydantic import Field, field_validator
 
 from facerep.harvest.licenses import DEFAULT_ALLOWED, FLICKR_LICENSES
 from facerep.paramsbase import StrictModel
+from facerep.shards.licenses import normalise
 
 SYNTHFACES_LICENSE = "SynthFaces (generated, CC0 1.0)"  # facerep.harvest.synthetic.LICENSE
 DEFAULT_LICENSES = [*(FLICKR_LICENSES[i] for i in DEFAULT_ALLOWED), SYNTHFACES_LICENSE]
@@ -20,8 +21,6 @@ class ShardParams(StrictModel):
     @field_validator("licenses")
     @classmethod
     def _no_all_rights_reserved(cls, v: list[str]) -> list[str]:
-        from facerep.shards.licenses import normalise
-
         if normalise(FLICKR_LICENSES[0]) in {normalise(x) for x in v}:
             raise ValueError("'All Rights Reserved' images may never be written to a shard")
         return v

@@ -122,3 +122,10 @@ def test_missing_manifest_is_an_input_error(tmp_path, params_for):
     (tmp_path / "raw" / "manifest.parquet").unlink()
     with pytest.raises(InputError, match=r"manifest\.parquet"):
         run(params_for(), Tracker(None))
+
+
+def test_default_licences_admit_synthfaces_as_harvest_names_it():
+    from facerep.harvest.synthetic import LICENSE
+    from facerep.shards.config import ShardParams
+
+    assert LICENSE in ShardParams().licenses
