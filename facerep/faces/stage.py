@@ -33,19 +33,22 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     raw_dir, faces_dir = Path(params.paths.raw), Path(params.paths.faces)
     manifest = read_manifest(raw_dir)
     store = FaceStore(faces_dir)
-    store.match_settings(output_settings(params))
-    store.recover()
-    done = set(store.done_images()["image_id"])
+    settings = output_settings(params)
+    keep = store.settings_match(settings)
+    done = set(store.done_images()["image_id"]) if keep else set()
     todo = manifest[~manifest["image_id"].isin(done)]
+    detector = build_detector(params.detect) if len(todo) else None
+    if not keep:
+        store.reset(settings)
+    store.recover()
     start = time.perf_counter()
     processed = 0
-    if len(todo):
-        detector = build_detector(params.detect)
+    if detector is not None:
         rows = todo.to_dict("records")
         for n in track(run_detection(rows, detector, raw_dir, store, params.detect), "detect", len(rows)):
             processed += n
     elapsed = time.perf_counter() - start
-    faces, images = store.consolidate()
+    faces, images = store.consolidate(set(manifest["image_id"]))
     metrics = summarise(faces, images)
     metrics["images_processed"] = float(processed)
     if processed:

@@ -26,6 +26,7 @@ from facerep.io import write_json, write_parquet
 FACES_FILE = "faces.parquet"
 IMAGES_FILE = "images.parquet"
 PARTS_DIR = "parts"
+SETTINGS_FILE = "params.json"
 CROPS_DIR = "crops"
 _PART = re.compile(r"^(faces|images)-(\d{6})\.parquet$")
 
@@ -50,17 +51,17 @@ class FaceStore:
                 found[int(m.group(2))] = p
         return found
 
-    def match_settings(self, settings: dict[str, Any]) -> bool:
-        """Keep the parts if they were made with `settings`; otherwise remove parts and crops and
-        record `settings`. Returns whether earlier work is kept."""
-        marker = self.parts / "params.json"
-        if marker.is_file() and json.loads(marker.read_text()) == json.loads(json.dumps(settings)):
-            return True
+    def settings_match(self, settings: dict[str, Any]) -> bool:
+        """Whether the parts were made with `settings` (so their images need not be redone)."""
+        marker = self.parts / SETTINGS_FILE
+        return marker.is_file() and json.loads(marker.read_text()) == json.loads(json.dumps(settings))
+
+    def reset(self, settings: dict[str, Any]) -> None:
+        """Remove all parts and crops, and record the `settings` of the parts to come."""
         for stale in (self.parts, self.root / CROPS_DIR):
             if stale.is_dir():
                 shutil.rmtree(stale)
-        write_json(marker, settings)
-        return False
+        write_json(self.parts / SETTINGS_FILE, settings)
 
     def recover(self) -> int:
         """Delete faces parts whose images part (the commit marker) is missing; return how many."""
@@ -81,12 +82,16 @@ class FaceStore:
         write_parquet(self.parts / f"faces-{n:06d}.parquet", faces)
         write_parquet(self.parts / f"images-{n:06d}.parquet", images)
 
-    def consolidate(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Rewrite faces.parquet and images.parquet from all committed parts, in a stable order."""
+    def consolidate(self, image_ids: set[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Rewrite faces.parquet and images.parquet from the committed parts, in a stable order,
+        restricted to `image_ids` (the current manifest) when given."""
         committed = self._parts("images")
         face_parts = [pd.read_parquet(p) for n, p in sorted(self._parts("faces").items()) if n in committed]
         faces = pd.concat(face_parts, ignore_index=True) if face_parts else pd.DataFrame(columns=FACE_COLUMNS)
         images = self.done_images()
+        if image_ids is not None:
+            faces = faces[faces["image_id"].isin(image_ids)]
+            images = images[images["image_id"].isin(image_ids)]
         images = images.sort_values("image_id", kind="stable").reset_index(drop=True)
         faces = faces.sort_values(["image_id", "face_index"], kind="stable").reset_index(drop=True)
         write_parquet(self.root / FACES_FILE, faces)

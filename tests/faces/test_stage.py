@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facerep.errors import InputError
+from facerep.errors import InputError, MissingModelError
 from facerep.faces.crop import crop_window, transform_box
 from facerep.params import load_params
 from facerep.stages import run_stage
@@ -106,3 +106,25 @@ def test_changed_parameters_start_over_instead_of_mixing(first_run, photo_raw, t
     for row in faces.itertuples():
         box = transform_box(np.asarray(row.bbox), crop_window(np.asarray(row.bbox), 256, 128).matrix)
         assert max(box[2] - box[0], box[3] - box[1]) == pytest.approx(128, abs=2)
+
+
+def test_missing_weights_stop_before_earlier_work_is_discarded(first_run, photo_raw, tmp_path):
+    faces_dir = tmp_path / "faces"
+    shutil.copytree(first_run[0], faces_dir)
+    crops = sorted(faces_dir.glob("crops/*/*.jpg"))
+    switch = ["detect.backend=retinaface", f"detect.retinaface.weights={tmp_path / 'absent.zip'}"]
+    with pytest.raises(MissingModelError):
+        run_stage("detect", detect_params(photo_raw, faces_dir, *switch))
+    assert sorted(faces_dir.glob("crops/*/*.jpg")) == crops
+
+
+def test_outputs_follow_the_current_manifest(first_run, photo_raw, tmp_path):
+    faces_dir, raw = tmp_path / "faces", tmp_path / "raw"
+    shutil.copytree(first_run[0], faces_dir)
+    shutil.copytree(photo_raw, raw)
+    manifest = pd.read_parquet(raw / "manifest.parquet")
+    manifest[manifest["image_id"] != "group"].to_parquet(raw / "manifest.parquet", index=False)
+    again = run_stage("detect", detect_params(raw, faces_dir))
+    assert again.metrics["images_processed"] == 0
+    assert set(pd.read_parquet(faces_dir / "faces.parquet")["image_id"]) == {"astronaut"}
+    assert "group" not in set(pd.read_parquet(faces_dir / "images.parquet")["image_id"])
