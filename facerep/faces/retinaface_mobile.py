@@ -73,15 +73,17 @@ class RetinaFaceMobile(RetinaFaceBase):
         device: str = "auto",
         threads: int = 0,
         parallel_batches: int = 1,
+        spinning: bool = False,
     ) -> None:
         import onnxruntime as ort
 
         super().__init__(Selection(threshold, nms_iou, min_face_px, max_faces), input_size, batch_size)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
-        # Idle intra-op threads spin by default; here they would take the cores from the decode and
-        # crop threads that run beside inference (measured: twice the CPU time per image).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # ONNX Runtime's idle intra-op threads spin by default; here they would take the cores from
+        # the decode and crop threads (measured: twice the CPU time per image). `spinning=True`
+        # restores the default, for comparison.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         self.session = ort.InferenceSession(onnx_model_bytes(), options, providers=onnx_providers(device))
         self.parallel_batches = parallel_batches
 
