@@ -150,7 +150,7 @@ def main() -> None:
     t_data = time.perf_counter() - t0
     x = torch.tensor(np.ascontiguousarray(imgs), dtype=torch.float32).permute(0, 3, 1, 2).div(255.0).sub(0.5)
     x = x.contiguous(memory_format=torch.channels_last)
-    train = (df.split == "train").to_numpy()
+    train = (df.split == "train").to_numpy().copy()
     y = targets(df)
     xtr, xte = x[train], x[~train]
     ytr = {k: v[train] for k, v in y.items()}

@@ -104,7 +104,7 @@ def make_identity(seed: int, identity: int) -> Identity:
     lips = skin * np.array([0.82, 0.55, 0.55]) + (np.array([35, 0, 5]) if not male else 0)
     hair = _HAIR[rng.choice(len(_HAIR), p=_HAIR_P)] + rng.normal(0, 8, 3)
     iris = _IRIS[rng.integers(len(_IRIS))] + rng.normal(0, 6, 3)
-    bald = bool(male and rng.random() < 0.2)
+    bald = bool(male and rng.random() < 0.3)
     beard = bool(male and rng.random() < 0.38)
     mustache = bool(male and (rng.random() < (0.75 if beard else 0.15)))
     long_hair = bool((not male and rng.random() < 0.75) or (male and not bald and rng.random() < 0.08))

@@ -106,7 +106,7 @@ def _shell_hair(u: np.ndarray, v: np.ndarray, w: np.ndarray, s: FaceSample) -> n
     u2 = u * u
     front_line = hl + 0.5 * u2 * u2
     if ident.bangs:
-        front_line = np.where(np.abs(u) < 0.62, -0.3 + 0.025 * np.cos(u * 40.0), front_line)
+        front_line = np.where(np.abs(u) < 0.62, -0.22 + 0.02 * np.cos(u * 40.0), front_line)
     side_low = 0.62 if ident.long_hair else 0.0
     back = (w < 0.35) & (v < side_low - 0.4 * np.minimum(w, 0.0))
     if ident.bald:
@@ -115,7 +115,7 @@ def _shell_hair(u: np.ndarray, v: np.ndarray, w: np.ndarray, s: FaceSample) -> n
 
 
 def _hat_region(v: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return v < -0.5 + 0.15 * np.clip(-w, 0.0, 1.0)
+    return v < -0.36 + 0.15 * np.clip(-w, 0.0, 1.0)
 
 
 def raycast(face: Face3D, s: FaceSample, rot: np.ndarray, us: np.ndarray, vs: np.ndarray) -> Surface:
@@ -530,9 +530,9 @@ def _accessories(img, s: FaceSample, face: Face3D, rot, scale: float, centre, of
     w = face.ellipsoids[0].radii[0] / 1.05
     if s.hat and s.hat_cap:
         th = np.linspace(0.15 * np.pi, 0.85 * np.pi, 12)
-        rim = np.stack([1.12 * w * np.cos(th), np.full_like(th, -1.05), 1.12 * np.sin(th)], axis=1)
+        rim = np.stack([1.12 * w * np.cos(th), np.full_like(th, -0.95), 1.12 * np.sin(th)], axis=1)
         peak = np.stack(
-            [0.85 * w * np.cos(th[::-1]), np.full_like(th, -1.0), 1.12 + 0.5 * np.sin(th[::-1])], axis=1
+            [0.85 * w * np.cos(th[::-1]), np.full_like(th, -0.9), 1.12 + 0.5 * np.sin(th[::-1])], axis=1
         )
         brim = project(np.vstack([rim, peak]), rot, scale, centre)
         col = np.asarray(s.hat_color) * 0.7 * (s.lighting.ambient + 0.5 * s.lighting.diffuse)
@@ -556,7 +556,7 @@ def _accessories(img, s: FaceSample, face: Face3D, rot, scale: float, centre, of
             cv2.circle(
                 img,
                 tuple(_pts(q[1], off)[0, 0]),
-                round(max(0.1 * scale, 1.6) * _ONE),
+                round(max(0.14 * scale, 2.0) * _ONE),
                 gold.tolist(),
                 -1,
                 _AA,
