@@ -4,7 +4,8 @@ One optimiser step = `grad_accum` micro-batches of `batch_size` images per proce
 forward runs under bf16 autocast (fp16 with a gradient scaler on request) with channels-last
 tensors, optionally through `torch.compile`. Under `torchrun` the method is wrapped in DDP (with
 SyncBatchNorm when `sync_bn`), every process reads its slice of the same global batch, and rank 0
-alone logs to MLflow and writes files. A non-finite loss stops the run with a message naming the
+alone logs to MLflow and writes files. PyTorch's SyncBatchNorm runs on CUDA only: CPU processes (gloo)
+keep per-process batch statistics. A non-finite loss stops the run with a message naming the
 step, the method and the last checkpoint. Schedules are pure functions of the step, so resuming needs
 only the step (see `facerep.ssl.checkpoint`).
 """
@@ -46,6 +47,7 @@ class TrainResult:
     start_step: int
     steps: int
     losses: list[float] = field(default_factory=list)
+    components: list[dict[str, float]] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -111,7 +113,7 @@ class Engine:
         ctx = TrainContext(pretrain.max_steps, steps_per_epoch, self.global_batch, self.world)
         self.method: Method = method_cls(build_backbone(pretrain.backbone), self.mparams, ctx)
         self.dataset = ViewsDataset(source, self.method.transform())
-        if self.world > 1 and pretrain.sync_bn:
+        if self.world > 1 and pretrain.sync_bn and self.device.type == "cuda":
             self.method = nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
         memory = torch.channels_last if pretrain.channels_last else torch.contiguous_format
         self.memory_format = memory
@@ -298,5 +300,6 @@ class Engine:
         self.method.on_after_optimizer_step(self.step)
         self.step += 1
         result.losses.append(values[0])
+        result.components.append(dict(zip(parts, values[1:], strict=True)))
         self._last_metrics = {"loss": values[0], "lr": lr, "weight_decay": wd}
         self._last_metrics.update({f"loss_{k}": v for k, v in zip(parts, values[1:], strict=True)})

@@ -10,7 +10,7 @@ from lightly.loss.swav_loss import sinkhorn as lightly_sinkhorn
 
 from facerep.ssl.config import OptimParams
 from facerep.ssl.losses.byol import byol_loss
-from facerep.ssl.losses.dino import center_update, dino_loss
+from facerep.ssl.losses.dino import center_update, dino_loss, teacher_entropy
 from facerep.ssl.losses.infonce import infonce, ntxent
 from facerep.ssl.losses.sinkhorn import sinkhorn
 from facerep.ssl.losses.swav import swav_loss
@@ -140,3 +140,11 @@ def test_schedules_warm_up_linearly_then_follow_a_cosine() -> None:
     swav = OptimParams(name="lars", base_lr=0.3, final_lr_ratio=0.045 / 4.8, warmup_fraction=0.05)
     assert lr_at(swav, 5, 100, 4096) == pytest.approx(4.8)
     assert lr_at(swav, 100, 100, 4096) == pytest.approx(0.045)
+
+
+def test_dino_teacher_entropy_is_the_entropy_of_the_centred_sharpened_targets() -> None:
+    teacher = [fixed(3, 10, seed=30 + s) for s in range(2)]
+    center = fixed(1, 10, seed=40) * 0.1
+    pt = [softmax((t.double().numpy() - center.double().numpy()) / 0.04) for t in teacher]
+    expected = np.mean([(-p * np.log(np.clip(p, 1e-12, None))).sum(axis=1).mean() for p in pt])
+    assert teacher_entropy(teacher, center, 0.04).item() == pytest.approx(expected, rel=1e-4, abs=1e-6)

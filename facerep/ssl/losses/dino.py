@@ -16,12 +16,25 @@ def dino_loss(
     student: list[Tensor], teacher: list[Tensor], center: Tensor, student_temp: float, teacher_temp: float
 ) -> Tensor:
     """Mean cross-entropy over (teacher global view t, student view s != t) pairs; teacher detached."""
-    targets = [F.softmax((t.detach().float() - center) / teacher_temp, dim=-1) for t in teacher]
+    targets = _targets(teacher, center, teacher_temp)
     logs = [F.log_softmax(s.float() / student_temp, dim=-1) for s in student]
     terms = [
         (-p * logs[s]).sum(dim=-1).mean() for t, p in enumerate(targets) for s in range(len(logs)) if s != t
     ]
     return torch.stack(terms).mean()
+
+
+@torch.no_grad()
+def teacher_entropy(teacher: list[Tensor], center: Tensor, teacher_temp: float) -> Tensor:
+    """Mean entropy H(P_t) of the teacher targets: the loss minus this is the KL the student reduces."""
+    ent = [
+        -(p * p.clamp_min(1e-12).log()).sum(dim=-1).mean() for p in _targets(teacher, center, teacher_temp)
+    ]
+    return torch.stack(ent).mean()
+
+
+def _targets(teacher: list[Tensor], center: Tensor, teacher_temp: float) -> list[Tensor]:
+    return [F.softmax((t.detach().float() - center) / teacher_temp, dim=-1) for t in teacher]
 
 
 @torch.no_grad()

@@ -5,7 +5,9 @@ bottleneck, weight-normalised last layer). The teacher sees the global views, th
 (multi-crop); loss eq. 2-3 with tau_s = 0.1 and tau_t warming from 0.04 to 0.07 over the first 30% of
 training (30 of 100 epochs in the paper); centre update eq. 4 with m = 0.9 over the global batch;
 teacher momentum 0.996 -> 1 (cosine); the last layer is frozen for the first epoch
-(`freeze_last_layer_steps`, default one epoch). Batch norm in the head only for ResNet backbones,
+(`freeze_last_layer_steps`, default one epoch). Besides the loss, `dino_kl` (the loss minus the
+teacher's entropy) is logged: the part the student can reduce, while the entropy follows the centre
+and the teacher temperature. Batch norm in the head only for ResNet backbones,
 as the paper's ResNet recipe.
 """
 
@@ -19,7 +21,7 @@ from facerep.ssl import dist
 from facerep.ssl.backbones import Backbone, ViTBackbone
 from facerep.ssl.base import Method, TrainContext
 from facerep.ssl.config import DinoParams
-from facerep.ssl.losses.dino import center_update, dino_loss
+from facerep.ssl.losses.dino import center_update, dino_loss, teacher_entropy
 from facerep.ssl.registry import register
 
 
@@ -59,11 +61,13 @@ class DINO(Method):
             teacher = self.per_resolution(views[:n], lambda v: self.teacher_head(self.teacher_backbone(v)))
         student = self.per_resolution(views, lambda v: self.head(self.backbone(v)))
         p = self.params
-        loss = dino_loss(student, teacher, self.center, p.student_temperature, self.teacher_temperature(step))
+        tt = self.teacher_temperature(step)
+        loss = dino_loss(student, teacher, self.center, p.student_temperature, tt)
+        kl = loss.detach() - teacher_entropy(teacher, self.center, tt)
         if self.training:
             batch_mean = dist.all_reduce_mean(torch.cat(teacher).float().mean(dim=0, keepdim=True))
             self.center.copy_(center_update(self.center, batch_mean, p.center_momentum))
-        return loss, {"dino": loss.detach()}
+        return loss, {"dino": loss.detach(), "dino_kl": kl}
 
     def on_before_optimizer_step(self, step: int) -> None:
         if step < self.freeze_steps:

@@ -1,0 +1,54 @@
+"""`facerep pretrain` as a stage: outputs, loss components in a real MLflow store, resuming one run."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from facerep.errors import InputError
+from facerep.ssl.backbones import load_backbone
+from facerep.ssl.stage import output_dir, resume_run_id
+from facerep.ssl.stage import run as run_pretrain
+from facerep.stages import run_stage
+from facerep.tracking import stage_run
+
+FAST = [
+    "pretrain.method=swav",
+    "pretrain.swav.crops.local_count=2",
+    "pretrain.swav.prototypes=50",
+    "pretrain.swav.freeze_prototypes_steps=1",
+]
+
+
+def test_stage_writes_outputs_logs_components_and_resumes_the_same_mlflow_run(params_for) -> None:
+    first = params_for(*FAST, "pretrain.max_steps=2")
+    result = run_stage("pretrain", first)
+    out = output_dir(first)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 2 and metrics["method"] == "swav" and 0 <= metrics["knn_accuracy"] <= 1
+    assert result.metrics["final_loss"] == pytest.approx(metrics["final_loss"])
+    assert load_backbone(out / "backbone.pt").arch == "resnet_tiny"
+
+    run_id = resume_run_id(first)
+    assert run_id is not None
+    mlflow.set_tracking_uri(first.tracking.uri)
+    client = MlflowClient()
+    history = client.get_metric_history(run_id, "loss_swav")
+    assert [m.step for m in history] == [1, 2]
+    for key in ("loss", "lr", "images_per_s", "knn_accuracy"):
+        assert client.get_metric_history(run_id, key), key
+
+    longer = params_for(*FAST, "pretrain.max_steps=4")
+    with stage_run(longer, "pretrain", run_id=resume_run_id(longer)) as tracker:
+        assert tracker.run_id == run_id
+        run_pretrain(longer, tracker)
+    assert [m.step for m in client.get_metric_history(run_id, "loss_swav")] == [1, 2, 3, 4]
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 4
+
+
+def test_unknown_method_is_an_input_error(params_for) -> None:
+    with pytest.raises(InputError, match=r"pretrain\.method: unknown method 'nope'"):
+        run_stage("pretrain", params_for("pretrain.method=nope", "tracking.enabled=false"))
