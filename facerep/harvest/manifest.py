@@ -63,13 +63,22 @@ class Journal:
     """An append-only JSONL record of finished work items for one source.
 
     An item (a photo, a folder file, a whole video clip) is recorded with all its manifest rows in one
-    line. `append` writes the line, flushes and fsyncs before returning, so after a crash the file
-    holds every completed item plus at most one torn last line, which opening the journal cuts off.
+    line. `append` returns only once its line is written and fsync'd, so after a crash the file holds
+    every completed item plus at most one torn last line, which opening the journal cuts off.
+
+    Appends from many threads are group-committed: the first waiting thread writes every pending line
+    and fsyncs once for all of them while the others wait, so concurrent downloads share one fsync
+    instead of queueing one each.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._pending: list[bytes] = []
+        self._queued = 0  # lines handed to append so far
+        self._durable = 0  # lines written and fsync'd so far
+        self._flushing = False
+        self._error: BaseException | None = None
         self.items: dict[str, list[dict[str, Any]]] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         self._repair_and_load()
@@ -99,11 +108,37 @@ class Journal:
     def append(self, item: str, rows: list[dict[str, Any]]) -> None:
         """Durably record a finished item (its files must already be in place)."""
         line = json.dumps({"item": item, "rows": rows}, sort_keys=True).encode() + b"\n"
-        with self._lock:
-            self._fh.write(line)
+        with self._cond:
+            self._pending.append(line)
+            self._queued += 1
+            mine = self._queued
+            while self._durable < mine:
+                if self._error is not None:
+                    raise OSError(f"{self.path}: journal write failed") from self._error
+                if self._flushing:
+                    self._cond.wait()
+                    continue
+                self._flush_pending()
+            self.items[item] = rows
+
+    def _flush_pending(self) -> None:
+        """Write and fsync every pending line (called holding the condition; released while writing)."""
+        batch, self._pending, upto = self._pending, [], self._queued
+        self._flushing = True
+        self._cond.release()
+        try:
+            self._fh.write(b"".join(batch))
             self._fh.flush()
             os.fsync(self._fh.fileno())
-            self.items[item] = rows
+        except BaseException as exc:
+            self._error = exc
+            raise
+        finally:
+            self._cond.acquire()
+            self._flushing = False
+            if self._error is None:
+                self._durable = upto
+            self._cond.notify_all()
 
     def close(self) -> None:
         self._fh.close()
