@@ -182,7 +182,9 @@ def write_report(
         "Target: the pipelined path at >= 1.5x the loop's images per second on this 2-core CPU. `loop` "
         "uses facerep's session settings (idle ONNX Runtime threads do not spin); `loop, default ONNX "
         "Runtime session` is the same loop with a session made with default options, as a plain "
-        "per-image script would use.",
+        "per-image script would use. CPU ms per image is the work each path does: when other jobs saturate "
+        "the cores, wall-clock ratios tend to the ratio of CPU times, and overlap can only pay where a "
+        "core would otherwise idle.",
         "",
         "### Recall on SynthFaces scenes (IoU 0.5, one detection per face)",
         "",

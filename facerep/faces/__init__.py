@@ -1,1 +1,1 @@
-"""faces"""
+"""Face detection (RetinaFace backends), crop and alignment geometry, and the detect stage."""

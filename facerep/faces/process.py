@@ -60,6 +60,7 @@ def crop_relpath(fid: str) -> str:
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    """JPEG bytes of an RGB image (OpenCV's libjpeg-turbo encoder releases the GIL)."""
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
@@ -112,13 +113,13 @@ def finish(item: Loaded, det: Detections | None, faces_dir: Path, params: Detect
     return ImageResult(status, faces)
 
 
-def _commit(store: FaceStore, pending: list[Future[ImageResult]]) -> int:
+def _commit(store: FaceStore, pending: list[Future[ImageResult]]) -> None:
+    """Wait for a chunk's images (their crops are then on disk) and commit their rows."""
     results = [f.result() for f in pending]
     face_rows = [r for res in results for r in res.face_rows]
     faces = pd.DataFrame(face_rows) if face_rows else pd.DataFrame(columns=list(FACE_COLUMNS))
     images = pd.DataFrame([res.image_row for res in results], columns=list(IMAGE_COLUMNS))
     store.commit(faces, images)
-    return len(results)
 
 
 def batch_key(item: Loaded) -> tuple[int, int]:
