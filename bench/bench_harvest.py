@@ -173,6 +173,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the best is kept")
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         lines = [
@@ -184,6 +185,9 @@ def main() -> None:
             *bench_images(args.photos, work, args.repeats),
             "",
             *bench_frames(args.clips, args.seconds, work, args.repeats),
+            "",
+            f"Machine load (1-minute average) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f}; "
+            "per-core figures drop as the load rises (shared caches, context switches).",
         ]
     out = ROOT / "bench" / "results" / "harvest.md"
     out.write_text("\n".join(lines) + "\n")
