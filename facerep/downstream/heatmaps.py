@@ -22,20 +22,26 @@ def render(points: Tensor, height: int, width: int, sigma: float) -> Tensor:
     return gy.unsqueeze(-1) * gx.unsqueeze(-2)
 
 
-def decode(heatmaps: Tensor) -> Tensor:
-    """(B, K, H, W) -> (B, K, 2) normalised points: the arg-max refined by the centroid of the
-    (positive part of the) 3x3 neighbourhood, which recovers sub-pixel positions of a Gaussian."""
+def decode(heatmaps: Tensor, eps: float = 1e-6) -> Tensor:
+    """(B, K, H, W) -> (B, K, 2) normalised points: the arg-max refined along x and y by the vertex of
+    the parabola through the logs of the peak and its two neighbours (exact for a Gaussian heatmap)."""
     b, k, h, w = heatmaps.shape
-    flat = heatmaps.reshape(b, k, -1)
-    idx = flat.argmax(dim=-1)
-    iy, ix = (idx // w).float(), (idx % w).float()
-    padded = F.pad(heatmaps.reshape(b * k, 1, h, w), (1, 1, 1, 1), value=0.0)
-    patches = F.unfold(padded, 3).reshape(b, k, 9, h * w)
-    window = patches.gather(-1, idx.unsqueeze(-1).unsqueeze(-1).expand(b, k, 9, 1)).squeeze(-1)
-    window = window.clamp(min=0)
-    offs = torch.tensor([-1.0, 0.0, 1.0], device=heatmaps.device)
-    dy, dx = offs.repeat_interleave(3), offs.repeat(3)
-    mass = window.sum(-1).clamp(min=1e-8)
-    ox = (window * dx).sum(-1) / mass
-    oy = (window * dy).sum(-1) / mass
+    idx = heatmaps.reshape(b, k, -1).argmax(dim=-1)
+    iy, ix = idx // w, idx % w
+    padded = F.pad(heatmaps, (1, 1, 1, 1), value=0.0).clamp(min=eps).log()
+
+    def at(dy: int, dx: int) -> Tensor:
+        flat = (iy + 1 + dy) * (w + 2) + (ix + 1 + dx)
+        return padded.reshape(b, k, -1).gather(-1, flat.unsqueeze(-1)).squeeze(-1)
+
+    centre = at(0, 0)
+
+    def offset(minus: Tensor, plus: Tensor) -> Tensor:
+        curvature = minus + plus - 2 * centre
+        off = torch.where(
+            curvature < 0, 0.5 * (minus - plus) / curvature.clamp(max=-eps), torch.zeros_like(centre)
+        )
+        return off.clamp(-0.5, 0.5)
+
+    ox, oy = offset(at(0, -1), at(0, 1)), offset(at(-1, 0), at(1, 0))
     return torch.stack([(ix + ox + 0.5) / w, (iy + oy + 0.5) / h], dim=-1)

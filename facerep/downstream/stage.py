@@ -156,16 +156,15 @@ def _split_has(split: Split, label: str) -> bool:
 def run(params: Params, tracker: Tracker) -> StageResult:
     """Evaluate every (task, init, regime) point of `finetune` on `finetune.dataset`."""
     f = params.finetune
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     data = load_dataset(f.dataset, data_root(params), f.image_size, f.max_train, f.max_test)
     tasks = [t for t in f.tasks if t in DATASETS[f.dataset] and _split_has(data.train, make_task(t).label)]
-    nets = Backbones(params, data)
     settings = settings_hash(params)
     result = StageResult()
     start = time.perf_counter()
-    for name in tasks:
-        task = make_task(name, f.heatmap_sigma, f.cosface_margin, f.cosface_scale, f.heatmap_width)
-        for init in resolve_inits(params):
+    for init in resolve_inits(params):
+        nets = Backbones(params, data)  # one init's backbones and features at a time: bounded memory
+        for name in tasks:
+            task = make_task(name, f.heatmap_sigma, f.cosface_margin, f.cosface_scale, f.heatmap_width)
             for regime in f.regimes:
                 path = point_dir(params, name, init, regime) / "metrics.json"
                 doc = json.loads(path.read_text()) if path.is_file() else None
@@ -175,6 +174,7 @@ def run(params: Params, tracker: Tracker) -> StageResult:
                 key = f"{name}.{init_dirname(init)}.{regime:g}.{task.primary}"
                 result.metrics[key] = float(doc["mean"][task.primary])  # type: ignore[index]
                 result.outputs.append(path)
+                tracker.log_metrics({key: result.metrics[key]})
     result.metrics["finetune.points"] = float(len(result.outputs))
     result.metrics["finetune.seconds"] = time.perf_counter() - start
     return result

@@ -1,0 +1,30 @@
+"""FER2013: `fer2013.csv` with `emotion` (0 Angry, 1 Disgust, 2 Fear, 3 Happy, 4 Sad, 5 Surprise,
+6 Neutral: the dataset's own order is kept), `pixels` (48x48 grey, space-separated) and `Usage`
+(Training -> train, PrivateTest -> test, PublicTest is the validation set and not used)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets.common import require, stack
+
+
+def _image(pixels: str, size: int) -> np.ndarray:
+    grey = np.array(pixels.split(), dtype=np.uint8).reshape(48, 48)
+    return np.asarray(Image.fromarray(grey).convert("RGB").resize((size, size), Image.BILINEAR))
+
+
+def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
+    df = pd.read_csv(require(root / "fer2013.csv", "FER2013 csv"))
+    parts = {}
+    for split, usage, cap in (("train", "Training", max_train), ("test", "PrivateTest", max_test)):
+        part = df[df["Usage"] == usage].iloc[:cap]
+        images = stack([_image(p, size) for p in part["pixels"]])
+        labels = {"expression": part["emotion"].to_numpy(np.int64)}
+        parts[split] = Split(images, labels, [f"{usage}_{i}" for i in part.index])
+    return TaskData("fer2013", parts["train"], parts["test"], None, {"classes": 7})
