@@ -9,7 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["synth", "synth_learnability", "harvest", "detect", "curate", "shards", "pretrain", "finetune"]
+ORDER = [
+    "synth",
+    "synth_learnability",
+    "harvest",
+    "detect",
+    "curate",
+    "shards",
+    "pretrain",
+    "face_methods",
+    "finetune",
+]
 
 HEADER = """# facerep benchmarks
 
@@ -22,7 +32,8 @@ says otherwise, the machine is the project's 2-core CPU machine with no GPU.
 
 def main() -> None:
     results = ROOT / "bench" / "results"
-    files = sorted(results.glob("*.md"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else 99, p.stem))
+    rank = {name: i for i, name in enumerate(ORDER)}
+    files = sorted(results.glob("*.md"), key=lambda p: (rank.get(p.stem, len(ORDER)), p.stem))
     parts = [HEADER] + [f.read_text().strip() + "\n" for f in files]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(parts))
     print(f"BENCHMARKS.md: {len(files)} sections")
