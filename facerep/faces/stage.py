@@ -45,8 +45,13 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     processed = 0
     if detector is not None:
         rows = todo.to_dict("records")
+        logged = 0
         for n in track(run_detection(rows, detector, raw_dir, store, params.detect), "detect", len(rows)):
             processed += n
+            if processed - logged >= params.detect.chunk_size:
+                rate = processed / (time.perf_counter() - start)
+                tracker.log_metrics({"images_done": processed, "images_per_s_running": rate}, step=processed)
+                logged = processed
     elapsed = time.perf_counter() - start
     faces, images = store.consolidate(set(manifest["image_id"]))
     metrics = summarise(faces, images)

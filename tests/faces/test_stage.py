@@ -92,6 +92,8 @@ def test_plots_are_written_and_logged_to_mlflow(first_run):
     assert run.data.metrics["faces"] == 7
     logged = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert "face_sizes.png" in logged
+    progress = client.get_metric_history(run.info.run_id, "images_done")
+    assert progress and max(m.value for m in progress) <= 4
 
 
 def test_changed_parameters_start_over_instead_of_mixing(first_run, photo_raw, tmp_path):
