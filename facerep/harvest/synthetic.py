@@ -47,5 +47,6 @@ def harvest_synthetic(synth: Path, raw: Path, journal: Journal, cfg: HarvestPara
             source="synthetic",
             id_prefix="synth:",
             out_prefix="synthetic/videos",
+            license=LICENSE,
         )
     return rows

@@ -27,6 +27,7 @@ def test_default_synthetic_source(tmp_path: Path) -> None:
     frames = df[df["frame_time"].notna()]
     assert len(scenes) == 3 and len(frames) == 12 + 4  # 2 s and 0.52 s of video at 6 fps
     assert (df["status"] == "ok").all() and (df["source"] == "synthetic").all()
+    assert set(df["license"]) == {"SynthFaces (generated, CC0 1.0)"}  # scenes and video frames alike
     assert set(frames["speaker_id"]) == {"id00000", "id00001"}
     assert all((raw / p).is_file() for p in df["path"])
     assert result.metrics["ok"] == len(df) and result.metrics["source.synthetic"] == len(df)
