@@ -33,11 +33,11 @@ def _engine(tmp_path: Path, synth_root: Path, method: str, out: str, steps: int,
 
 @pytest.mark.parametrize("method", METHODS)
 def test_resume_continues_exactly(tmp_path: Path, synth_root: Path, method: str) -> None:
-    """One step, stop, two more from last.ckpt == three straight: same losses, same weights and buffers."""
+    """One step, stop, one more from last.ckpt == two straight: same losses, same weights and buffers."""
     sets = ["pretrain.pcl.dwa_period_steps=1"] if method == "pcl" else []
-    straight = _engine(tmp_path, synth_root, method, "a", 3, *sets).fit()
+    straight = _engine(tmp_path, synth_root, method, "a", 2, *sets).fit()
     _engine(tmp_path, synth_root, method, "b", 1, *sets).fit()
-    resumed_engine = _engine(tmp_path, synth_root, method, "b", 3, *sets)
+    resumed_engine = _engine(tmp_path, synth_root, method, "b", 2, *sets)
     resumed = resumed_engine.fit()
     assert resumed.start_step == 1
     assert resumed.losses == straight.losses[1:]
@@ -63,10 +63,10 @@ def test_pcl_dwa_weights_move_once_two_periods_are_recorded(tmp_path: Path, synt
 def test_pretrain_stage_logs_components_and_exports_a_reloadable_backbone(
     tmp_path: Path, synth_root: Path, method: str
 ) -> None:
-    params = make_params(tmp_path, synth_root, method, "pretrain.max_steps=3")
+    params = make_params(tmp_path, synth_root, method, "pretrain.max_steps=2")
     result = run_stage("pretrain", params)
     out = tmp_path / "models" / "pretrain" / method
-    assert result.metrics["steps"] == 3
+    assert result.metrics["steps"] == 2
     backbone = load_backbone(out / "backbone.pt")
     assert backbone(torch.randn(2, 3, 32, 32)).shape == (2, backbone.feature_dim)
     mlflow.set_tracking_uri(params.tracking.uri)
@@ -74,4 +74,4 @@ def test_pretrain_stage_logs_components_and_exports_a_reloadable_backbone(
     run = client.get_run(torch.load(out / "last.ckpt", weights_only=False)["mlflow_run_id"])
     for name in ["loss", *(f"loss_{c}" for c in COMPONENTS[method])]:
         history = client.get_metric_history(run.info.run_id, name)
-        assert [m.step for m in history] == [1, 2, 3], name
+        assert [m.step for m in history] == [1, 2], name
