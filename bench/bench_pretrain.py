@@ -68,7 +68,8 @@ def make_engine(tmp: Path, method: str, backbone: str, batch: int, steps: int, e
 
 def fixed_views(engine: Engine) -> list[torch.Tensor]:
     batch = [engine.dataset[(i, i)] for i in range(engine.p.batch_size)]
-    return [torch.stack(v).to(engine.device) for v in zip(*batch, strict=True)]
+    fmt = engine.memory_format
+    return [torch.stack(v).to(engine.device, memory_format=fmt) for v in zip(*batch, strict=True)]
 
 
 def bare_step(engine: Engine, views: list[torch.Tensor], step: int) -> None:
@@ -80,7 +81,7 @@ def bare_step(engine: Engine, views: list[torch.Tensor], step: int) -> None:
     opt.step()
     opt.zero_grad(set_to_none=True)
     m.on_after_optimizer_step(step)
-    float(loss)
+    loss.item()
 
 
 def overhead(tmp: Path, steps: int, repeats: int) -> tuple[float, float]:
@@ -133,6 +134,11 @@ def gpu_rows(tmp: Path, steps: int) -> list[str]:
     return rows
 
 
+def load_note() -> str:
+    """The 1-minute load average: on a shared machine it says how much the timings can be trusted."""
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end of the run"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=10)
@@ -151,6 +157,7 @@ def main() -> None:
         f"CPU, {os.cpu_count()} cores shared with other jobs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads. Engine overhead: BYOL on `resnet_tiny`, batch 32 at 64 px, "
         f"fixed views (no data loading), best of {args.repeats} x {args.steps} steps, alternating.",
+        f"({load_note()}; both loops share one model, optimiser and channels-last batch.)",
         "",
         "| optimiser step | s/step | ratio |",
         "|---|---|---|",
