@@ -44,7 +44,7 @@ class Task:
     needs_maps: ClassVar[bool] = False
 
     def targets(self, split: Split) -> Tensor:
-        return torch.as_tensor(split.labels[self.label], dtype=torch.float32)
+        return torch.tensor(split.labels[self.label], dtype=torch.float32)
 
     def make_head(self, spec: HeadSpec) -> nn.Module:
         return LinearHead(spec.feature_dim, self.out_dim(spec))
@@ -68,7 +68,7 @@ class Expression(Task):
     name, label, primary = "expression", "expression", "accuracy"
 
     def targets(self, split: Split) -> Tensor:
-        return torch.as_tensor(split.labels[self.label], dtype=torch.long)
+        return torch.tensor(split.labels[self.label], dtype=torch.long)
 
     def out_dim(self, spec: HeadSpec) -> int:
         return int(spec.data.meta.get("classes") or spec.data.train.labels[self.label].max() + 1)
@@ -153,7 +153,7 @@ class Recognition(Task):
 
     def targets(self, split: Split) -> Tensor:
         _, inverse = np.unique(split.labels[self.label], return_inverse=True)
-        return torch.as_tensor(inverse, dtype=torch.long)
+        return torch.tensor(inverse, dtype=torch.long)
 
     def make_head(self, spec: HeadSpec) -> nn.Module:
         return CosineHead(spec.feature_dim, len(np.unique(spec.train.labels[self.label])))
@@ -225,8 +225,8 @@ class ValenceArousal(Task):
     name, label, primary = "valence_arousal", "valence_arousal", "ccc"
 
     def targets(self, split: Split) -> Tensor:
-        va = torch.as_tensor(split.labels[self.label], dtype=torch.float32)
-        expr = torch.as_tensor(split.labels["expression"], dtype=torch.float32)
+        va = torch.tensor(split.labels[self.label], dtype=torch.float32)
+        expr = torch.tensor(split.labels["expression"], dtype=torch.float32)
         return torch.cat([va, expr[:, None]], dim=1)
 
     def out_dim(self, spec: HeadSpec) -> int:

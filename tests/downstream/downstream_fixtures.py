@@ -1,4 +1,4 @@
-"""Shared by tests/downstream and tests/report: a small face world in the SynthFaces layout and small
+"""Shared by tests/downstream and tests/report: SynthFaces rendered by the real synth stage, and small
 CPU parameters."""
 
 from __future__ import annotations
@@ -6,15 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from synth_layout import write_synthfaces
 
 from facerep.params import Params, load_params
+from facerep.stages import run_stage
 
 
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """300 faces of 30 people at 64 px (240 train, 60 test)."""
-    return write_synthfaces(tmp_path_factory.mktemp("synthfaces"), 300, 30)
+    """300 SynthFaces faces of 30 people at 64 px (`facerep synth`, faces only)."""
+    root = tmp_path_factory.mktemp("synthfaces")
+    sets = [f"paths.synth={root}", "tracking.enabled=false", "synth.faces=300", "synth.scenes=0"]
+    sets += ["synth.videos=0", "synth.identities=30", "synth.sizes=[64]"]
+    run_stage("synth", load_params(None, sets))
+    return root
 
 
 def small_params(tmp_path: Path, synth_root: Path, *sets: str) -> Params:

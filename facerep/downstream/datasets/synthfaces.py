@@ -1,4 +1,5 @@
-"""SynthFaces (docs/synth.md): one labels table gives every task, images at each rendered size.
+"""SynthFaces (docs/synth.md, `facerep.synth.layout`): one labels table gives every task, images at
+each rendered size.
 
 Layout: `<root>/faces/labels.parquet` and `<root>/faces/<S>/<file>`; the `split` column is the fixed
 80/20 train/test split. Images are read at the nearest rendered size at or above the requested one
@@ -15,8 +16,7 @@ import pandas as pd
 from facerep.downstream.data import Split, TaskData
 from facerep.downstream.datasets.common import read_face, require, stack
 from facerep.errors import InputError
-
-AUS = ["au01", "au02", "au04", "au06", "au07", "au12", "au15", "au26"]
+from facerep.synth.layout import ATTRIBUTES, AUS, read_face_labels
 
 
 def _size_folder(faces: Path, size: int) -> Path:
@@ -28,13 +28,13 @@ def _size_folder(faces: Path, size: int) -> Path:
 
 
 def _labels(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    attrs = sorted(c for c in df.columns if c.startswith("attr_"))
+    attrs = [f"attr_{a}" for a in ATTRIBUTES]
     return {
         "expression": df["expression"].to_numpy(np.int64),
         "attributes": df[attrs].to_numpy(np.float32),
         "landmarks": np.stack(df["lm68"].map(np.asarray)).reshape(len(df), 68, 2).astype(np.float32),
         "box": np.stack(df["face_box"].map(np.asarray)).astype(np.float32),
-        "au": df[AUS].to_numpy(np.float32),
+        "au": df[list(AUS)].to_numpy(np.float32),
         "identity": df["identity"].to_numpy(np.int64),
         "pose": df[["yaw", "pitch", "roll"]].to_numpy(np.float32),
         "valence_arousal": df[["valence", "arousal"]].to_numpy(np.float32),
@@ -44,7 +44,8 @@ def _labels(df: pd.DataFrame) -> dict[str, np.ndarray]:
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     """Both splits of SynthFaces at `size` px with every label."""
     faces = Path(root) / "faces"
-    df = pd.read_parquet(require(faces / "labels.parquet", "SynthFaces labels (run `facerep synth`)"))
+    require(faces / "labels.parquet", "SynthFaces labels (run `facerep synth`)")
+    df = read_face_labels(root)
     folder = _size_folder(faces, size)
     parts = {}
     for split, cap in (("train", max_train), ("test", max_test)):
@@ -53,6 +54,10 @@ def load(root: Path, size: int, max_train: int | None = None, max_test: int | No
             part = part.iloc[:cap]
         images = stack([read_face(folder / f, size) for f in part["file"]])
         parts[split] = Split(images, _labels(part), part["face_id"].astype(str).tolist())
-    attrs = sorted(c.removeprefix("attr_") for c in df.columns if c.startswith("attr_"))
-    meta = {"nme_norm": "inter_ocular", "attribute_names": attrs, "au_names": AUS, "classes": 7}
+    meta = {
+        "nme_norm": "inter_ocular",
+        "attribute_names": list(ATTRIBUTES),
+        "au_names": list(AUS),
+        "classes": 7,
+    }
     return TaskData("synthfaces", parts["train"], parts["test"], None, meta)
