@@ -64,7 +64,7 @@ def _imagenet(params: Params) -> Backbone:
     backbone = build_backbone(arch)
     state = torch.load(path, map_location="cpu", weights_only=True)
     assert isinstance(backbone, ResNetBackbone)
-    backbone.net.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
+    backbone.net.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")})
     return backbone
 
 
