@@ -2,13 +2,13 @@
 
 Engine overhead: the engine's optimiser step (`Engine._train_step`: schedules, autocast, gradient
 accumulation bookkeeping, loss all-reduce and non-finite guard, hooks, EMA) against a bare loop
-written by hand with the same method module, loss, optimiser and batch; both are fed the same fixed
-views, so data loading is excluded from both. Timings alternate between the two, best of repeats.
+written by hand with the same method module, loss, optimiser, schedules and batch; both are fed the
+same fixed views, so data loading is excluded from both. Steps alternate between the two; medians.
 Images/s per method: a full `Engine.fit` on SynthFaces (data loading, augmentation, training).
 On a CUDA machine it also measures SwAV ResNet-50 multi-crop (2x224 + 6x96) and DINO ViT-S/16
 (2x224 + 10x96) images/s on one GPU with bf16 autocast. Writes `bench/results/pretrain.md`.
 
-    .venv/bin/python bench/bench_pretrain.py [--steps 10] [--repeats 3]
+    .venv/bin/python bench/bench_pretrain.py [--steps 10] [--overhead-steps 30]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ import torch
 
 from facerep.params import load_params
 from facerep.ssl.engine import Engine, TrainResult
-from facerep.ssl.optim import apply_schedule, lr_at
+from facerep.ssl.optim import apply_schedule, lr_at, weight_decay_at
 from facerep.ssl.stage import data_root, output_dir
 from facerep.stages import run_stage
 
@@ -74,8 +75,8 @@ def fixed_views(engine: Engine) -> list[torch.Tensor]:
 
 def bare_step(engine: Engine, views: list[torch.Tensor], step: int) -> None:
     """What a hand-written loop does: forward, backward, step, zero grads, EMA update."""
-    m, opt = engine.method, engine.optimizer
-    apply_schedule(opt, lr_at(engine.mparams.optim, step, engine.p.max_steps, engine.global_batch), 0.0)
+    m, opt, o, total = engine.method, engine.optimizer, engine.mparams.optim, engine.p.max_steps
+    apply_schedule(opt, lr_at(o, step, total, engine.global_batch), weight_decay_at(o, step, total))
     loss, _ = m.training_step(views, step)
     loss.backward()
     opt.step()
@@ -84,22 +85,23 @@ def bare_step(engine: Engine, views: list[torch.Tensor], step: int) -> None:
     loss.item()
 
 
-def overhead(tmp: Path, steps: int, repeats: int) -> tuple[float, float]:
+def overhead(tmp: Path, steps: int) -> tuple[float, float]:
+    """Median seconds per step of the bare loop and of the engine, alternating step by step."""
     engine = make_engine(tmp, "byol", "resnet_tiny", 32, 10**6, [])
     views = fixed_views(engine)
     model = engine._model()
     result = TrainResult(0, 0)
-    best = {"bare": float("inf"), "engine": float("inf")}
-    for _ in range(repeats):
+    times: dict[str, list[float]] = {"bare": [], "engine": []}
+    for s in range(steps + 2):
         for kind in ("bare", "engine"):
             t0 = time.perf_counter()
-            for s in range(steps):
-                if kind == "bare":
-                    bare_step(engine, views, s)
-                else:
-                    engine._train_step(model, itertools.repeat(views), result)
-            best[kind] = min(best[kind], (time.perf_counter() - t0) / steps)
-    return best["bare"], best["engine"]
+            if kind == "bare":
+                bare_step(engine, views, s)
+            else:
+                engine._train_step(model, itertools.repeat(views), result)
+            if s >= 2:  # the first steps warm caches and allocator
+                times[kind].append(time.perf_counter() - t0)
+    return statistics.median(times["bare"]), statistics.median(times["engine"])
 
 
 def throughput(tmp: Path, method: str, backbone: str, batch: int, steps: int, extra: list[str]) -> float:
@@ -142,13 +144,13 @@ def load_note() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--overhead-steps", type=int, default=30)
     ap.add_argument("--faces", type=int, default=400)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         synth(tmp / "synth", args.faces)
-        bare, eng = overhead(tmp, args.steps, args.repeats)
+        bare, eng = overhead(tmp, args.overhead_steps)
         rates = {m: throughput(tmp, m, "resnet_tiny", 32, args.steps, SMALL) for m in METHODS}
         gpu = gpu_rows(tmp, args.steps) if torch.cuda.is_available() else []
     lines = [
@@ -156,7 +158,7 @@ def main() -> None:
         "",
         f"CPU, {os.cpu_count()} cores shared with other jobs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads. Engine overhead: BYOL on `resnet_tiny`, batch 32 at 64 px, "
-        f"fixed views (no data loading), best of {args.repeats} x {args.steps} steps, alternating.",
+        f"fixed views (no data loading), median of {args.overhead_steps} steps, alternating step by step.",
         f"({load_note()}; both loops share one model, optimiser and channels-last batch.)",
         "",
         "| optimiser step | s/step | ratio |",
