@@ -1,0 +1,64 @@
+"""A throw-away facerep project (git + DVC + a tiny pipeline_params.yaml) for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from facerep.params import apply_overrides
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+# The whole pipeline in about a minute on 2 cores: few faces, a few training steps, two tasks.
+TINY = [
+    "synth.faces=160",
+    "synth.scenes=6",
+    "synth.videos=1",
+    "synth.video_seconds=2",
+    "synth.identities=40",
+    "curate.local.candidates=2",
+    "pretrain.max_steps=3",
+    "finetune.tasks=[expression, pose]",
+    "finetune.regimes=[0.1, 1.0]",
+    "finetune.seeds=1",
+    "finetune.search.enabled=false",
+    "finetune.search.steps=[4]",
+]
+
+
+def env() -> dict[str, str]:
+    """The environment of a user who activated .venv (so `facerep` and `dvc` are on PATH)."""
+    e = dict(os.environ)
+    e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
+    e.pop("FACEREP_PARENT_RUN_ID", None)
+    return e
+
+
+def run(
+    cmd: list[str], cwd: Path, timeout: float = 600, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in the project, failing the test with its output when it fails."""
+    e = {**env(), **(extra_env or {})}
+    proc = subprocess.run(cmd, cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def make_project(root: Path, overrides: list[str] | None = None, dvc: bool = True) -> Path:
+    """Create a project at `root` with the repository's dvc.yaml and a tiny parameter file."""
+    root.mkdir(parents=True, exist_ok=True)
+    doc = yaml.safe_load((ROOT / "pipeline_params.yaml").read_text())
+    doc = apply_overrides(doc, TINY + list(overrides or []))
+    (root / "pipeline_params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    if dvc:
+        shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+        run(["git", "init", "-q"], root)
+        run([str(BIN / "dvc"), "init", "-q"], root)
+        run([str(BIN / "dvc"), "config", "core.analytics", "false"], root)
+    return root
