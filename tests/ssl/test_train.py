@@ -37,25 +37,40 @@ def engine(params, **kwargs) -> Engine:
     return Engine(params.pretrain, data_root(params), output_dir(params), seed=params.seed, **kwargs)
 
 
+def probe_loss(e: Engine, method: str) -> float:
+    """The loss (DINO: its KL part) on two fixed batches with fixed augmentations, state left untouched.
+
+    Fixed batches remove the batch-to-batch noise that dominates a 12-step run at batch 8.
+    """
+    m = e.method
+    saved = {k: v.clone() for k, v in m.state_dict().items()}
+    values = []
+    with torch.no_grad():
+        for b in range(2):
+            samples = [e.dataset[(8 * b + i, 1000 + 8 * b + i)] for i in range(8)]
+            views = [
+                torch.stack(v).contiguous(memory_format=e.memory_format) for v in zip(*samples, strict=True)
+            ]
+            loss, parts = m.training_step(views, 0)
+            values.append(float(parts["dino_kl"] if method == "dino" else loss))
+    m.load_state_dict(saved)
+    return float(np.mean(values))
+
+
 @pytest.mark.parametrize(
     ("method", "backbone"),
-    [
-        ("swav", "resnet_tiny"),
-        ("byol", "resnet_tiny"),
-        ("simclr", "resnet_tiny"),
-        ("dino", "vit_tiny_small"),
-    ],
+    [("swav", "resnet_tiny"), ("byol", "resnet_tiny"), ("simclr", "resnet_tiny"), ("dino", "vit_tiny_small")],
 )
 def test_method_trains_and_its_loss_falls(params_for, method: str, backbone: str) -> None:
     params = params_for(
         *FAST, f"pretrain.method={method}", f"pretrain.backbone={backbone}", "pretrain.max_steps=12"
     )
-    result = engine(params).fit()
-    losses = np.array(result.losses)
-    assert len(losses) == 12 and np.isfinite(losses).all()
-    if method == "dino":  # the entropy of the teacher's targets moves with the centre: watch the KL
-        losses = np.array([c["dino_kl"] for c in result.components])
-    assert losses[-4:].mean() < losses[0], losses  # below the untrained model's loss
+    e = engine(params)
+    before = probe_loss(e, method)
+    result = e.fit()
+    assert len(result.losses) == 12 and np.isfinite(result.losses).all()
+    after = probe_loss(e, method)
+    assert after < before, (before, after, result.losses)
     out = output_dir(params)
     assert (out / "last.ckpt").is_file()
     backbone_net = load_backbone(out / "backbone.pt")
