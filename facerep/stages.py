@@ -50,7 +50,9 @@ def run_stage(name: str, params: Params) -> StageResult:
 
         raise InputError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
     module = importlib.import_module(STAGES[name])
-    with stage_run(params, name) as tracker:
+    # A stage that resumes (pre-training from last.ckpt) may name the MLflow run to continue.
+    resume = getattr(module, "resume_run_id", None)
+    with stage_run(params, name, run_id=resume(params) if resume else None) as tracker:
         result: StageResult = module.run(params, tracker)
         tracker.log_metrics(result.metrics)
         for artifact in result.artifacts:

@@ -104,8 +104,11 @@ def configure(params: Params) -> None:
 
 @contextlib.contextmanager
 def stage_run(params: Params, stage: str, run_id: str | None = None) -> Iterator[Tracker]:
-    """Open the MLflow run of one stage; `run_id` continues an earlier run (resumed pre-training)."""
-    if not params.tracking.enabled:
+    """Open the MLflow run of one stage; `run_id` continues an earlier run (resumed pre-training).
+
+    Under `torchrun` only rank 0 records: the other ranks get a tracker that records nothing.
+    """
+    if not params.tracking.enabled or int(os.environ.get("RANK", "0")) != 0:
         yield Tracker(None)
         return
     import mlflow

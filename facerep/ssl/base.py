@@ -93,6 +93,11 @@ class Method(nn.Module):
         """DDP hooks into `forward`, so the engine calls the wrapped module, which runs `training_step`."""
         return self.training_step(views, step)
 
+    def exported_backbone(self) -> Backbone:
+        """The network written to `backbone.pt` for the finetune stage: the online backbone unless the
+        paper evaluates another one (ProS fine-tunes from the EMA teacher)."""
+        return self.backbone
+
     def trainable_modules(self) -> list[nn.Module]:
         """Every child except the momentum teachers (which get no gradient)."""
         teachers = {t for _, t in self._teacher_pairs}

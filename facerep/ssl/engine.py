@@ -222,7 +222,7 @@ class Engine:
         result.metrics = dict(self.metrics)
         if self.rank == 0:
             save_backbone(
-                self.method.backbone,
+                self.method.exported_backbone(),
                 self.out_dir / "backbone.pt",
                 {"method": self.p.method, "steps": self.step, "mlflow_run_id": self.run_id},
             )

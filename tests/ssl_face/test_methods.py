@@ -69,6 +69,10 @@ def test_pretrain_stage_logs_components_and_exports_a_reloadable_backbone(
     assert result.metrics["steps"] == 2
     backbone = load_backbone(out / "backbone.pt")
     assert backbone(torch.randn(2, 3, 32, 32)).shape == (2, backbone.feature_dim)
+    trained = torch.load(out / "last.ckpt", weights_only=False)["method"]
+    exported = "teacher_backbone." if method == "pros" else "backbone."  # ProS 4.1: the teacher
+    for key, value in backbone.named_parameters():
+        assert torch.equal(value, trained[exported + key]), key
     mlflow.set_tracking_uri(params.tracking.uri)
     client = mlflow.MlflowClient()
     run = client.get_run(torch.load(out / "last.ckpt", weights_only=False)["mlflow_run_id"])

@@ -18,8 +18,8 @@ Code to paper:
 
 Where the paper is silent we follow DINO, which it builds on: crop counts and scales, GELU in the
 projector, the teacher momentum 0.996 -> 1 on a cosine, biases and norms without weight decay, and
-gradient clipping at 3. The teacher is the exported backbone in the paper (4.1); `backbone.pt` holds
-the student, like every other method here (the finetune stage reads one contract).
+gradient clipping at 3. The teacher is the exported backbone, as in the paper (4.1): `backbone.pt`
+holds the EMA teacher (`exported_backbone`), in the same file format as every other method.
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ class ProS(Method):
         nn.init.uniform_(self.prototypes.weight, -bound, bound)
         self.add_momentum_teacher("backbone", "teacher_backbone")
         self.add_momentum_teacher("projector", "teacher_projector")
+
+    def exported_backbone(self) -> Backbone:
+        """ProS 4.1 fine-tunes from the teacher."""
+        return self.teacher_backbone
 
     def training_step(self, views: list[Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
         n = self.global_count
