@@ -19,7 +19,7 @@ from facerep.paramsbase import StrictModel
 class LocalCropParams(StrictModel):
     """ProS face-aware retrieval (section 3): candidate local crops and their acceptance rule."""
 
-    candidates: int = Field(16, gt=0, description="local crops sampled per face")
+    candidates: int = Field(4, gt=0, description="local crops sampled per face")
     scale: tuple[float, float] = Field((0.05, 0.4), description="area fraction of the crop (multi-crop)")
     ratio: tuple[float, float] = Field((0.75, 4 / 3), description="aspect-ratio range of a local crop")
     theta: float | None = Field(None, ge=-1, le=1, description="acceptance similarity; null: the embedder's")

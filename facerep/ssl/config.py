@@ -306,7 +306,7 @@ class KnnParams(StrictModel):
 class PretrainParams(StrictModel):
     method: str = "swav"
     backbone: str = "resnet18_small"
-    max_steps: int = Field(200, gt=0)
+    max_steps: int = Field(60, gt=0)
     batch_size: int = Field(32, gt=0)
     grad_accum: int = Field(1, ge=1)
     num_workers: int = Field(1, ge=0)

@@ -15,8 +15,8 @@ class SynthParams(StrictModel):
     """Counts and sizes of the SynthFaces products (faces, scenes, videos)."""
 
     faces: int = Field(4000, ge=0, description="labeled face images")
-    scenes: int = Field(60, ge=0, description="Flickr-like scene photos with 0-6 faces")
-    videos: int = Field(6, ge=0, description="talking-head clips in the VoxCeleb2 layout")
+    scenes: int = Field(40, ge=0, description="Flickr-like scene photos with 0-6 faces")
+    videos: int = Field(3, ge=0, description="talking-head clips in the VoxCeleb2 layout")
     identities: int = Field(1000, ge=1, description="distinct persistent identities")
     sizes: list[Size] = Field(
         default_factory=lambda: [64, 112], min_length=1, description="face image sizes in px (16-1024)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -56,6 +57,20 @@ def test_dvc_repro_builds_every_stage_output(project: Path) -> None:
 def test_second_repro_does_nothing(project: Path) -> None:
     out = run([str(BIN / "dvc"), "repro"], project)
     assert ran_stages(out.stdout) == []
+
+
+def test_shards_and_checkpoints_round_trip_through_a_dvc_remote(project: Path, tmp_path: Path) -> None:
+    dvc = str(BIN / "dvc")
+    run([dvc, "remote", "add", "--local", "-d", "store", str(tmp_path / "remote")], project)
+    run([dvc, "push"], project)
+    backbone = project / "models/pretrain/swav/backbone.pt"
+    original = backbone.read_bytes()
+    shutil.rmtree(project / "data/shards")
+    backbone.unlink()
+    shutil.rmtree(project / ".dvc/cache")
+    run([dvc, "pull"], project)
+    assert backbone.read_bytes() == original
+    assert (project / "data/shards/index.json").is_file()
 
 
 def test_a_parameter_change_reruns_only_what_follows(project: Path) -> None:
