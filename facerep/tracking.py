@@ -86,6 +86,26 @@ class Tracker:
             source = LocalArtifactDatasetSource(str(Path(item.path).resolve()))
             mlflow.log_input(MetaDataset(source, name=item.path, digest=item.md5[:36]), context="dvc")
 
+    def register_backbone(self, path: str | Path, method: str, name: str = "facerep-backbone") -> None:
+        """Log `backbone.pt` and register it as a new version of model `name` with alias `method`, so
+        the MLflow UI lists every pre-trained backbone and `models:/facerep-backbone@swav` names the
+        latest SwAV one."""
+        if not self.enabled:
+            return
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        mlflow.log_artifact(str(path), artifact_path="backbone")
+        client = mlflow.MlflowClient()
+        try:
+            client.get_registered_model(name)
+        except MlflowException:
+            client.create_registered_model(name, description="facerep pre-trained backbones (backbone.pt)")
+        version = client.create_model_version(
+            name, source=mlflow.get_artifact_uri("backbone"), run_id=self.run_id, tags={"method": method}
+        )
+        client.set_registered_model_alias(name, method, version.version)
+
     def set_tags(self, tags: dict[str, str]) -> None:
         if not self.enabled:
             return

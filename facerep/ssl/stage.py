@@ -79,4 +79,5 @@ def run(params: Params, tracker: Tracker) -> StageResult:
         return StageResult(outputs=paths)
     doc = {**result.metrics, "method": params.pretrain.method, "backbone": params.pretrain.backbone}
     write_json(out / "metrics.json", doc)
+    tracker.register_backbone(out / "backbone.pt", params.pretrain.method)
     return StageResult(metrics=dict(result.metrics), outputs=paths)
