@@ -6,7 +6,7 @@ key, file or item), 1 for any other failure.
 
 from __future__ import annotations
 
-import sys
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -48,7 +48,7 @@ def guarded(fn: Callable[[], None]) -> None:
         raise
     except Exception as exc:
         err_console.print(f"[red]failed:[/red] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
-        if "--traceback" in sys.argv or __import__("os").environ.get("FACEREP_TRACEBACK"):
+        if os.environ.get("FACEREP_TRACEBACK"):  # the full traceback, for bug reports
             raise
         raise typer.Exit(1) from None
 
