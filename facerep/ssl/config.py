@@ -118,6 +118,18 @@ class SimclrParams(MethodParams):
     output_dim: int = Field(128, gt=0)
 
 
+def dino_crops() -> CropParams:
+    """DINO's multi-crop (Caron et al. 2021, appendix): 2 global views at scale 0.4-1 and 8 local views
+    at 0.05-0.4, blur 1.0/0.1/0.5 and solarize on the second global view. ProS reuses it."""
+    return CropParams(
+        global_scale=(0.4, 1.0),
+        local_scale=(0.05, 0.4),
+        local_count=8,
+        blur=[1.0, 0.1, 0.5],
+        solarize=[0.0, 0.2, 0.0],
+    )
+
+
 class DinoParams(MethodParams):
     """DINO (Caron et al. 2021, section 3 and appendix): defaults of its ViT-S/16 recipe.
 
@@ -125,15 +137,7 @@ class DinoParams(MethodParams):
     cost of a small backbone).
     """
 
-    crops: CropParams = Field(
-        default_factory=lambda: CropParams(
-            global_scale=(0.4, 1.0),
-            local_scale=(0.05, 0.4),
-            local_count=8,
-            blur=[1.0, 0.1, 0.5],
-            solarize=[0.0, 0.2, 0.0],
-        )
-    )
+    crops: CropParams = Field(default_factory=dino_crops)
     optim: OptimParams = Field(
         default_factory=lambda: OptimParams(
             name="adamw",
@@ -167,15 +171,7 @@ class ProsParams(MethodParams):
     The crop counts and scales are DINO's (the paper cites DINO's multi-crop without numbers).
     """
 
-    crops: CropParams = Field(
-        default_factory=lambda: CropParams(
-            global_scale=(0.4, 1.0),
-            local_scale=(0.05, 0.4),
-            local_count=8,
-            blur=[1.0, 0.1, 0.5],
-            solarize=[0.0, 0.2, 0.0],
-        )
-    )
+    crops: CropParams = Field(default_factory=dino_crops)
     optim: OptimParams = Field(
         default_factory=lambda: OptimParams(
             name="adamw",
