@@ -18,7 +18,7 @@ from facerep.ssl.backbones import build_backbone, load_backbone, save_backbone
 from facerep.ssl.data import ResumableBatchSampler, TarShardSource, ViewsDataset, build_source
 
 
-@pytest.mark.parametrize("name", ["resnet_tiny", "vit_tiny_small"])
+@pytest.mark.parametrize("name", ["resnet_tiny", "resnet18_half", "vit_tiny_small"])
 def test_backbone_pt_round_trip_gives_the_same_features(tmp_path: Path, name: str) -> None:
     net = build_backbone(name).eval()
     x = torch.randn(2, 3, 64, 64)
