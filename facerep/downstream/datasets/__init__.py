@@ -24,6 +24,13 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "disfa": ("au",),
     "lfw": ("recognition",),
     "w300lp_aflw2000": ("pose",),
+    "lfwa": ("attributes",),
+    "aflw19": ("landmarks",),
+    "cofw": ("landmarks",),
+    "bp4d": ("au",),
+    "ferplus": ("expression",),
+    "sfew": ("expression",),
+    "ijb": ("recognition",),
 }
 
 
