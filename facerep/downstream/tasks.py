@@ -144,7 +144,8 @@ class ActionUnits(Task):
 
 class Recognition(Task):
     """Bulat 5.1: CosFace (margin 0.35) over the training identities; verification on pairs of test
-    faces (the dataset's pairs, else every pair): 10-fold accuracy on a balanced pair set, TAR@FAR."""
+    faces (the dataset's pairs, else every pair; IJB pairs compare templates, `template_embeddings`): 10-fold
+    accuracy on a balanced pair set, TAR@FAR."""
 
     name, label, primary = "recognition", "identity", "accuracy"
 
@@ -169,6 +170,9 @@ class Recognition(Task):
         if data.pairs is not None and split is data.test:
             i, j, same = data.pairs.T
             balanced = np.arange(len(same))
+            if "templates" in data.meta:  # IJB: the pairs compare template ids, not test faces
+                ids, emb = template_embeddings(emb, np.asarray(data.meta["templates"]))
+                i, j = np.searchsorted(ids, i), np.searchsorted(ids, j)
         else:
             ids = split.labels[self.label]
             i, j = np.triu_indices(len(ids), k=1)
@@ -182,6 +186,18 @@ class Recognition(Task):
             "tar_far_1e-3": M.tar_at_far(scores, same, 1e-3),
             "tar_far_1e-4": M.tar_at_far(scores, same, 1e-4),
         }
+
+
+def template_embeddings(emb: np.ndarray, templates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IJB-B/C verify templates (sets of faces of one subject): a template's embedding is the mean of
+    its faces' L2-normalised embeddings, normalised again so a pair's score stays a cosine. Returns
+    the sorted template ids and one embedding row per id."""
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True).clip(min=1e-12)
+    ids, inverse = np.unique(templates, return_inverse=True)
+    sums = np.zeros((len(ids), emb.shape[1]))
+    np.add.at(sums, inverse, unit)
+    means = sums / np.bincount(inverse)[:, None]
+    return ids, means / np.linalg.norm(means, axis=1, keepdims=True).clip(min=1e-12)
 
 
 def balanced_pairs(same: np.ndarray, seed: int) -> np.ndarray:
