@@ -21,7 +21,15 @@ class SearchParams(StrictModel):
     enabled: bool = True
     lr: list[float] = Field(default_factory=lambda: [1e-3, 1e-2], min_length=1)
     steps: list[int] = Field(default_factory=lambda: [100], min_length=1)
-    backbone_lr_mult: list[float] = Field(default_factory=lambda: [0.1], min_length=1)
+    steps_by_regime: dict[float, list[int]] = Field(
+        default_factory=dict,
+        description="schedule lengths for particular regimes, e.g. {1.0: [500]}: 100% labels need longer",
+    )
+    backbone_lr_mult: list[float] = Field(
+        default_factory=lambda: [0.1],
+        min_length=1,
+        description="0 freezes the backbone (a linear probe on cached features); scratch skips 0",
+    )
     budget: int = Field(8, ge=1, description="most grid points tried per (task, dataset, init, regime)")
     method: Literal["grid", "optuna"] = "grid"
     val_fraction: float = Field(0.2, gt=0, lt=1, description="part of the training subset held out")
@@ -34,6 +42,9 @@ class FinetuneParams(StrictModel):
     tasks: list[str] = Field(default_factory=lambda: list(TASKS))
     regimes: list[float] = Field(default_factory=lambda: [0.02, 0.10, 1.0])
     seeds: int = Field(3, gt=0)
+    seeds_by_regime: dict[float, int] = Field(
+        default_factory=dict, description="seeds for particular regimes, e.g. {0.02: 5}: 2% is the noisy one"
+    )
     dataset: str = Field("synthfaces", description="synthfaces or a published layout under datasets_root")
     datasets_root: str = Field(
         "data/datasets", description="folder holding <dataset>/ in its published layout"

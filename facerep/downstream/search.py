@@ -4,7 +4,8 @@ part carved out of the training subset, never on test.
 
 `grid` walks the Cartesian grid of `finetune.search` (a seeded sample of `budget` points when the grid
 is larger); `optuna` runs a TPE study over the same categorical choices for `budget` trials.
-A linear probe has no backbone learning rate, so its grid collapses that axis.
+The caller gives the backbone multipliers and schedule lengths of the point (`stage.search_space`):
+a linear probe has no backbone learning rate, and a scratch backbone is never frozen.
 """
 
 from __future__ import annotations
@@ -22,21 +23,20 @@ from facerep.errors import InputError
 Objective = Callable[[HParams], float]
 
 
-def grid_points(search: SearchParams, linear: bool) -> list[HParams]:
-    """Every point of the grid (backbone multiplier fixed at 0 for a linear probe)."""
-    mults = [0.0] if linear else search.backbone_lr_mult
-    return [HParams(lr, steps, m) for lr, steps, m in itertools.product(search.lr, search.steps, mults)]
+def grid_points(search: SearchParams, mults: list[float], steps: list[int]) -> list[HParams]:
+    """Every point of the grid: `search.lr` x `steps` x `mults`."""
+    return [HParams(lr, n, m) for lr, n, m in itertools.product(search.lr, steps, mults)]
 
 
 def run_search(
-    search: SearchParams, linear: bool, objective: Objective, seed: int
+    search: SearchParams, mults: list[float], steps: list[int], objective: Objective, seed: int
 ) -> tuple[HParams, list[dict]]:
     """The best point by `objective` (larger is better) and the log of every trial."""
-    points = grid_points(search, linear)
+    points = grid_points(search, mults, steps)
     if not search.enabled or len(points) == 1:
         return points[0], []
     if search.method == "optuna":
-        return _optuna(search, linear, objective, seed)
+        return _optuna(search, mults, steps, objective, seed)
     if len(points) > search.budget:
         rng = np.random.default_rng(seed)
         points = [points[i] for i in sorted(rng.choice(len(points), search.budget, replace=False))]
@@ -46,7 +46,7 @@ def run_search(
 
 
 def _optuna(
-    search: SearchParams, linear: bool, objective: Objective, seed: int
+    search: SearchParams, mults: list[float], steps: list[int], objective: Objective, seed: int
 ) -> tuple[HParams, list[dict]]:
     try:
         import optuna
@@ -55,12 +55,11 @@ def _optuna(
             "finetune.search.method=optuna needs the optuna package (pip install optuna)"
         ) from exc
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    mults = [0.0] if linear else search.backbone_lr_mult
 
     def trial_fn(trial: optuna.Trial) -> float:
         hp = HParams(
             trial.suggest_categorical("lr", search.lr),
-            trial.suggest_categorical("steps", search.steps),
+            trial.suggest_categorical("steps", steps),
             trial.suggest_categorical("backbone_lr_mult", mults),
         )
         score = objective(hp)

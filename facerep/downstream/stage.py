@@ -83,12 +83,27 @@ def _summary(per_seed: list[dict[str, float]]) -> tuple[dict[str, float], dict[s
     return mean, std
 
 
+def search_space(params: Params, init: str, regime: float) -> tuple[list[float], list[int], int]:
+    """Backbone multipliers, schedule lengths and seed count of one point.
+
+    A linear probe freezes every backbone (multiplier 0). In `finetune` mode a multiplier of 0 is a
+    probe of that init's frozen features, which a scratch backbone never gets: its random weights
+    are the thing it has to learn, so scratch keeps the positive multipliers (1 when none is given).
+    """
+    f = params.finetune
+    mults = [0.0] if f.mode == "linear" else list(f.search.backbone_lr_mult)
+    if init == "scratch" and f.mode == "finetune":
+        mults = [m for m in mults if m > 0] or [1.0]
+    steps = f.search.steps_by_regime.get(regime, f.search.steps)
+    return mults, list(steps), f.seeds_by_regime.get(regime, f.seeds)
+
+
 def run_point(
     params: Params, task: Task, init: str, regime: float, data: TaskData, nets: Backbones
 ) -> dict[str, object]:
     """Subset, search, and the seeded final trainings of one (task, init, regime) point."""
     f = params.finetune
-    linear = f.mode == "linear"
+    mults, steps, seeds = search_space(params, init, regime)
     split_seed = params.seed if f.split_seed is None else f.split_seed
     identities = data.train.labels["identity"] if task.name == "recognition" else None
     folder = Path(params.paths.results) / "splits" / f.dataset
@@ -96,37 +111,42 @@ def run_point(
     subset = data.train.take(idx)
     val_pos = validation_part(np.arange(len(subset)), f.search.val_fraction, f.search.min_val, split_seed)
     fit_pos = np.setdiff1d(np.arange(len(subset)), val_pos)
-    common = {"linear": linear, "batch_size": f.batch_size, "weight_decay": f.weight_decay}
+    common = {"batch_size": f.batch_size, "weight_decay": f.weight_decay}
 
-    def train_feats(seed: int, positions: np.ndarray) -> Features | None:
-        if not linear:
+    def feats(hp: HParams, seed: int, split: str, positions: np.ndarray | None = None) -> Features | None:
+        """Cached frozen features (multiplier 0), restricted to `positions` of the subset."""
+        if hp.backbone_lr_mult > 0:
             return None
-        return nets.features(init, seed, "train", task.needs_maps).subset(idx[positions])
+        out = nets.features(init, seed, split, task.needs_maps)
+        return out if positions is None else out.subset(idx[positions])
 
     def objective(hp: HParams) -> float:
         fit_part, val_part = subset.take(fit_pos), subset.take(val_pos)
+        frozen = hp.backbone_lr_mult == 0
+        features = feats(hp, 0, "train", fit_pos)
         model = fit(
-            task, nets.net(init, 0), data, fit_part, hp, seed=0, features=train_feats(0, fit_pos), **common
+            task, nets.net(init, 0), data, fit_part, hp, linear=frozen, seed=0, features=features, **common
         )
-        val_feats = train_feats(0, val_pos)
-        return primary_score(task, evaluate(model, val_part, data, val_feats))
+        return primary_score(task, evaluate(model, val_part, data, feats(hp, 0, "train", val_pos)))
 
-    best, trials = run_search(f.search, linear, objective, split_seed)
+    best, trials = run_search(f.search, mults, steps, objective, split_seed)
     per_seed = []
     everything = np.arange(len(subset))
-    for seed in range(f.seeds):
+    frozen = best.backbone_lr_mult == 0
+    for seed in range(seeds):
+        features = feats(best, seed, "train", everything)
         model = fit(
             task,
             nets.net(init, seed),
             data,
             subset,
             best,
+            linear=frozen,
             seed=seed,
-            features=train_feats(seed, everything),
+            features=features,
             **common,
         )
-        test_feats = nets.features(init, seed, "test", task.needs_maps) if linear else None
-        per_seed.append(evaluate(model, data.test, data, test_feats))
+        per_seed.append(evaluate(model, data.test, data, feats(best, seed, "test")))
     mean, std = _summary(per_seed)
     return {
         "task": task.name,
@@ -139,7 +159,7 @@ def run_point(
         "mean": mean,
         "std": std,
         "per_seed": per_seed,
-        "seeds": list(range(f.seeds)),
+        "seeds": list(range(seeds)),
         "subset_id": sid,
         "subset_size": len(subset),
         "val_size": len(val_pos),

@@ -1,10 +1,11 @@
 """Fitting a task head, with the backbone fine-tuned or frozen (Bulat et al. 3.3).
 
-`finetune` trains backbone and head together, the backbone at `lr * backbone_lr_mult`. `linear` is a
-probe: the backbone is frozen with its BatchNorm statistics (eval mode), so its features are computed
-once (`encode`) and only the head trains. Both use AdamW with a cosine schedule over `steps` steps of
-`batch_size` items drawn with a seeded generator. No augmentation: flips would change the meaning of
-yaw, roll and landmark order, and the synthetic faces already vary in pose, light and camera.
+`finetune` trains backbone and head together, the backbone at `lr * backbone_lr_mult`. `linear` (a
+linear probe, or fine-tuning with a multiplier of 0) freezes the backbone with its BatchNorm
+statistics (eval mode), so its features are computed once (`encode`) and only the head trains.
+Both use AdamW with a cosine schedule over `steps` steps of `batch_size` items drawn with a seeded
+generator. No augmentation: flips would change the meaning of yaw, roll and landmark order, and the
+synthetic faces already vary in pose, light and camera.
 """
 
 from __future__ import annotations
