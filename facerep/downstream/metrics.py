@@ -16,13 +16,16 @@ import torch
 
 Norm = Literal["inter_ocular", "inter_pupil", "diag", "box"]
 
-#: Outer eye corners per landmark count (300W 68-point iBUG order; WFLW 98 points).
-OUTER_EYE_CORNERS: dict[int, tuple[int, int]] = {68: (36, 45), 98: (60, 72), 5: (0, 1)}
-#: Pupils: index lists averaged per eye (68 points have no pupil: the mean of each eye's six points).
+#: Outer eye corners per landmark count (300W 68-point iBUG order; WFLW 98 points; COFW 29 points in
+#: the 0-based order of datasets/cofw.py, following HRNet's COFW evaluation, `pts_gt[8] - pts_gt[9]`).
+OUTER_EYE_CORNERS: dict[int, tuple[int, int]] = {68: (36, 45), 98: (60, 72), 5: (0, 1), 29: (8, 9)}
+#: Pupils: index lists averaged per eye (68 points have no pupil: the mean of each eye's six points;
+#: COFW's pupils are 16 and 17 0-based, following the RCPR code that ships COFW, `distPup`).
 PUPILS: dict[int, tuple[list[int], list[int]]] = {
     68: (list(range(36, 42)), list(range(42, 48))),
     98: ([96], [97]),
     5: ([0], [1]),
+    29: ([16], [17]),
 }
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 from scipy.io import savemat
+from test_matfiles import write_v73
 
 from facerep.downstream.datasets import load_dataset
 from facerep.errors import InputError
@@ -43,11 +44,22 @@ def test_lfwa(tmp_path):
     assert data.meta["attribute_names"] == ["Male", "Smiling"]
 
 
-def test_matlab_v73_file_is_refused_with_the_way_out(tmp_path):
-    header = b"MATLAB 7.3 MAT-file".ljust(116) + b"\0" * 8 + b"\x00\x02IM"
-    (tmp_path / "lfw_att_40.mat").write_bytes(header + b"\0" * 512)
-    with pytest.raises(InputError, match=r"lfw_att_40\.mat: MATLAB v7\.3.*save -v7"):
-        load_dataset("lfwa", tmp_path, 32, None, None)
+def test_lfwa_reads_the_published_matlab_v73_files(tmp_path):
+    files = ["A\\A_0001.jpg", "B\\B_0001.jpg"]
+    write_v73(
+        tmp_path / "lfw_att_40.mat",
+        {"name": files, "label": np.array([[1.0, 0.0], [0.0, 1.0]]), "AttrName": ["Male", "Smiling"]},
+    )
+    write_v73(
+        tmp_path / "indices_train_test.mat",
+        {"indices_img_train": np.array([[2.0]]), "indices_img_test": np.array([[1.0]])},
+    )
+    for f in files:
+        _jpg(tmp_path / "lfw" / f.replace("\\", "/"), (250, 250))
+    data = load_dataset("lfwa", tmp_path, 32, None, None)
+    assert data.train.keys == ["B/B_0001.jpg"] and data.test.keys == ["A/A_0001.jpg"]
+    assert data.train.labels["attributes"].tolist() == [[0.0, 1.0]]
+    assert data.meta["attribute_names"] == ["Male", "Smiling"]
 
 
 def test_aflw19_split_crop_and_diag_box(tmp_path):
@@ -94,6 +106,26 @@ def test_cofw(tmp_path):
         lm[1, :, 1]
     )
     assert int(data.train.images[2, 0, 5, 5]) == 62 and data.train.images.shape == (3, 3, 32, 32)
+
+
+def test_cofw_v73_files_load_as_their_v7_twins(tmp_path):
+    rng = np.random.default_rng(1)
+    phis = np.concatenate([rng.uniform(20, 60, (2, 58)), np.zeros((2, 29))], axis=1)
+    images = [np.full((80, 90), 70, dtype=np.uint8), rng.integers(0, 256, (70, 85, 3), dtype=np.uint8)]
+    v7, v73 = tmp_path / "v7", tmp_path / "v73"
+    for root in (v7, v73):
+        root.mkdir()
+    cells = np.empty((2, 1), dtype=object)
+    cells[:, 0] = images
+    savemat(v7 / "COFW_train_color.mat", {"IsTr": cells, "phisTr": phis})
+    savemat(v7 / "COFW_test_color.mat", {"IsT": cells[:1], "phisT": phis[:1]})
+    write_v73(v73 / "COFW_train_color.mat", {"IsTr": images, "phisTr": phis})
+    write_v73(v73 / "COFW_test_color.mat", {"IsT": images[:1], "phisT": phis[:1]})
+    old, new = load_dataset("cofw", v7, 32, None, None), load_dataset("cofw", v73, 32, None, None)
+    for a, b in ((old.train, new.train), (old.test, new.test)):
+        np.testing.assert_array_equal(a.images, b.images)
+        np.testing.assert_array_equal(a.labels["landmarks"], b.labels["landmarks"])
+    assert new.train.images[1].float().std() > 0  # the colour face is read, not a constant
 
 
 def test_bp4d(tmp_path):

@@ -126,3 +126,22 @@ def test_classification_metrics(rng):
     assert M.mean_accuracy(ml, mt) == pytest.approx(
         np.mean([((ml[:, j] > 0) == mt[:, j]).mean() for j in range(5)])
     )
+
+
+def test_nme_cofw_29_points_by_hand():
+    """A COFW row in its file layout (29 x, 29 y, 29 occlusion flags), written with MATLAB's 1-based
+    columns: the eye corners HRNet normalises by are MATLAB points 9 and 10 (40 px apart), the pupils
+    RCPR normalises by are points 17 and 18 (24 px apart)."""
+    row = np.zeros(87)
+    row[:29], row[29:58] = np.arange(29) * 2.0, 100.0 + np.arange(29)
+    for point, (x, y) in {9: (30, 40), 10: (70, 40), 17: (38, 52), 18: (62, 52)}.items():
+        row[point - 1], row[29 + point - 1] = x, y
+    target = np.stack([row[:29], row[29:58]], axis=1)[None]  # the cofw loader's reading of the row
+    shifted = target + np.array([3.0, 4.0])  # every point 5 px off
+    one_off = target.copy()
+    one_off[0, 20, 0] += 29.0  # one point 29 px off: 1 px per point on average
+    assert M.nme(shifted, target, "inter_ocular") == pytest.approx(5 / 40)
+    assert M.nme(shifted, target, "inter_pupil") == pytest.approx(5 / 24)
+    assert M.nme(one_off, target, "inter_ocular") == pytest.approx(1 / 40)
+    both = np.concatenate([shifted, one_off])
+    assert M.nme(both, np.concatenate([target, target]), "inter_ocular") == pytest.approx((5 + 1) / 2 / 40)

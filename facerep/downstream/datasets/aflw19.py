@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.cofw import mat_strings, read_mat
 from facerep.downstream.datasets.common import points_in_box, read_face, require, square_box, stack
+from facerep.downstream.datasets.matfiles import mat_strings, read_mat
 
 POINTS = 19
 TRAIN_FACES = 20000

@@ -2,7 +2,13 @@
 images, `phisTr`: one row per face, 29 x then 29 y pixel coordinates then 29 occlusion flags) and
 `COFW_test_color.mat` (`IsT`, `phisT`: the 507 test faces). The images live inside the files; each
 face is cropped to the 1.25x square around its points, as for 300W. NME inter-ocular (Bulat et al.
-Table 6). The colour files are published as MATLAB v7.3; see `read_mat`."""
+Table 6). The colour files are published as MATLAB v7.3 (HDF5), read by `matfiles.read_mat`.
+
+Point i (0-based) is column i of the x block and of the y block: the order of the RCPR code that
+ships COFW (`shapeGt.m`), kept as is. 8 and 9 are the left/right eye corners between which HRNet's
+COFW evaluation (`lib/core/evaluation.py`: `pts_gt[8] - pts_gt[9]`, 0-based) measures the
+inter-ocular distance, and 16 and 17 the pupils (RCPR's `distPup`: MATLAB columns 17 and 18);
+mmpose's COFW keypoint table pairs 8/9 and 16/17 as left/right mirrors."""
 
 from __future__ import annotations
 
@@ -10,31 +16,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy.io import loadmat
 
 from facerep.downstream.data import Split, TaskData
 from facerep.downstream.datasets.common import points_in_box, require, square_box, stack
-from facerep.errors import InputError
+from facerep.downstream.datasets.matfiles import read_mat
 
 POINTS = 29
-
-
-def read_mat(path: Path) -> dict[str, np.ndarray]:
-    """The variables of a MATLAB file. scipy reads formats up to v7; v7.3 files are HDF5 and would need
-    h5py, which facerep does not depend on, so they are refused with the way to convert them."""
-    try:
-        return loadmat(path)
-    except NotImplementedError as exc:
-        raise InputError(
-            f"{path}: MATLAB v7.3 (HDF5) file; re-save it as v7 (MATLAB or Octave: load it, then save -v7)"
-        ) from exc
-    except (ValueError, OSError) as exc:
-        raise InputError(f"{path}: unreadable MATLAB file ({exc})") from exc
-
-
-def mat_strings(cells: np.ndarray) -> list[str]:
-    """A MATLAB cell array of strings (scipy: an object array of 1-element string arrays) as a list."""
-    return [str(np.asarray(c).squeeze()) for c in np.ravel(cells)]
 
 
 def _crop(image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:

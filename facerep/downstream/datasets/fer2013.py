@@ -14,7 +14,10 @@ from facerep.downstream.data import Split, TaskData
 from facerep.downstream.datasets.common import require, stack
 
 
-def _image(pixels: str, size: int) -> np.ndarray:
+def pixels_image(pixels: str, size: int) -> np.ndarray:
+    """The RGB (size, size, 3) face of one `pixels` cell (48x48 grey, space-separated), grey repeated to
+    three channels so FER2013 faces go through the same RGB backbones; public because FERPlus stores
+    only labels and reads its pixels from the same csv."""
     grey = np.array(pixels.split(), dtype=np.uint8).reshape(48, 48)
     return np.asarray(Image.fromarray(grey).convert("RGB").resize((size, size), Image.BILINEAR))
 
@@ -24,7 +27,7 @@ def load(root: Path, size: int, max_train: int | None = None, max_test: int | No
     parts = {}
     for split, usage, cap in (("train", "Training", max_train), ("test", "PrivateTest", max_test)):
         part = df[df["Usage"] == usage].iloc[:cap]
-        images = stack([_image(p, size) for p in part["pixels"]])
+        images = stack([pixels_image(p, size) for p in part["pixels"]])
         labels = {"expression": part["emotion"].to_numpy(np.int64)}
         parts[split] = Split(images, labels, [f"{usage}_{i}" for i in part.index])
     return TaskData("fer2013", parts["train"], parts["test"], None, {"classes": 7})

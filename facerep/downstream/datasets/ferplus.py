@@ -17,7 +17,7 @@ import pandas as pd
 
 from facerep.downstream.data import Split, TaskData
 from facerep.downstream.datasets.common import require, stack
-from facerep.downstream.datasets.fer2013 import _image
+from facerep.downstream.datasets.fer2013 import pixels_image
 from facerep.errors import InputError
 
 #: FERPlus vote column -> project class; the last two columns (unknown, NF) are not classes
@@ -52,7 +52,7 @@ def load(root: Path, size: int, max_train: int | None = None, max_test: int | No
     parts = {}
     for split, usage, cap in (("train", "Training", max_train), ("test", "PrivateTest", max_test)):
         rows = np.flatnonzero(keep & (votes["Usage"] == usage).to_numpy())[:cap]
-        images = stack([_image(p, size) for p in pixels["pixels"].iloc[rows]])
+        images = stack([pixels_image(p, size) for p in pixels["pixels"].iloc[rows]])
         labels = {"expression": project[winner[rows]].astype(np.int64)}
         parts[split] = Split(images, labels, votes["Image name"].iloc[rows].astype(str).tolist())
     return TaskData("ferplus", parts["train"], parts["test"], None, {"classes": len(CLASSES)})

@@ -17,7 +17,7 @@ import pandas as pd
 
 from facerep.downstream.data import Split, TaskData
 from facerep.downstream.datasets.common import read_face, require, stack
-from facerep.downstream.datasets.lfw import _identity_folders
+from facerep.downstream.datasets.lfw import identity_folders
 from facerep.errors import InputError
 
 
@@ -53,5 +53,5 @@ def load(root: Path, size: int, max_train: int | None = None, max_test: int | No
         )
     images = stack([read_face(require(root / "loose_crop" / f, "IJB face image"), size) for f in files])
     test = Split(images, {}, files)
-    train = _identity_folders(root / "train", size, max_train)
+    train = identity_folders(root / "train", size, max_train)
     return TaskData("ijb", train, test, pairs, {"templates": templates, "protocol": p})

@@ -13,7 +13,10 @@ from facerep.downstream.data import Split, TaskData
 from facerep.downstream.datasets.common import read_face, require, stack
 
 
-def _identity_folders(folder: Path, size: int, cap: int | None) -> Split:
+def identity_folders(folder: Path, size: int, cap: int | None) -> Split:
+    """A training split from `folder/<identity>/*.jpg` (identities numbered in sorted folder order, the
+    first `cap` faces); public because every recognition protocol without training identities of its
+    own (LFW, IJB) trains on such a folder tree."""
     people = sorted(p for p in require(folder, "training identity folders").iterdir() if p.is_dir())
     items = [(f, i) for i, person in enumerate(people) for f in sorted(person.glob("*.jpg"))][:cap]
     images = stack([read_face(f, size) for f, _ in items])
@@ -22,7 +25,7 @@ def _identity_folders(folder: Path, size: int, cap: int | None) -> Split:
 
 
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
-    train = _identity_folders(root / "train", size, max_train)
+    train = identity_folders(root / "train", size, max_train)
     lines = require(root / "pairs.txt", "LFW pairs.txt").read_text().splitlines()[1:]
     index: dict[str, int] = {}
     pairs = []

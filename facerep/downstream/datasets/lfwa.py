@@ -2,7 +2,8 @@
 relative to `lfw/`, `label`: one row of 40 binary labels per image, `AttrName`: the 40 CelebA
 attribute names) and `indices_train_test.mat` (`indices_img_train`, `indices_img_test`: 1-based rows
 of the published train/test halves). Images `lfw/<name>/<name>_<nnnn>.jpg` are read whole (the LFW
-250x250 frames keep the face centred). Both .mat files are published as MATLAB v7.3; see `read_mat`."""
+250x250 frames keep the face centred). Both .mat files are published as MATLAB v7.3 (HDF5), read by
+`matfiles.read_mat`."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.cofw import mat_strings, read_mat
 from facerep.downstream.datasets.common import read_face, require, stack
+from facerep.downstream.datasets.matfiles import mat_strings, read_mat
 
 
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
