@@ -41,8 +41,12 @@ def available_stages() -> list[str]:
     return [name for name, mod in STAGES.items() if importlib.util.find_spec(mod) is not None]
 
 
-def run_stage(name: str, params: Params) -> StageResult:
-    """Run stage `name` with `params` inside its MLflow run (nested under an active parent run)."""
+def run_stage(name: str, params: Params, run_id: str | None = None) -> StageResult:
+    """Run stage `name` with `params` inside its MLflow run (nested under an active parent run).
+
+    `run_id` continues an existing run of the stage: the Prefect flow opens the finetune stage's
+    run first, maps the grid's points as tasks recorded under it, then collects them in it.
+    """
     from facerep.tracking import stage_run
 
     if name not in STAGES:
@@ -52,7 +56,9 @@ def run_stage(name: str, params: Params) -> StageResult:
     module = importlib.import_module(STAGES[name])
     # A stage that resumes (pre-training from last.ckpt) may name the MLflow run to continue.
     resume = getattr(module, "resume_run_id", None)
-    with stage_run(params, name, run_id=resume(params) if resume else None) as tracker:
+    if run_id is None and resume is not None:
+        run_id = resume(params)
+    with stage_run(params, name, run_id=run_id) as tracker:
         result: StageResult = module.run(params, tracker)
         tracker.log_metrics(result.metrics)
         for artifact in result.artifacts:

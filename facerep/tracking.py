@@ -12,6 +12,7 @@ import contextlib
 import math
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,8 @@ def _public(flat: dict[str, Any]) -> dict[str, Any]:
 class Tracker:
     """A thin handle on the active MLflow run (or on nothing, when tracking is disabled)."""
 
-    def __init__(self, run_id: str | None) -> None:
-        self.run_id = run_id
+    def __init__(self, run_id: str | None, uri: str | None = None) -> None:
+        self.run_id, self.uri = run_id, uri
 
     @property
     def enabled(self) -> bool:
@@ -106,6 +107,31 @@ class Tracker:
         )
         client.set_registered_model_alias(name, method, version.version)
 
+    def record_child(
+        self, name: str, params: dict[str, Any], metrics: dict[str, float], tags: dict[str, str]
+    ) -> None:
+        """Record a finished sub-run (one finetune point) as an MLflow run nested under this one.
+
+        Through `MlflowClient` with explicit run ids, not the fluent API, whose active run belongs to
+        one thread: the Prefect flow records finetune points from concurrent task threads.
+        """
+        if not self.enabled:
+            return
+        from mlflow import MlflowClient
+        from mlflow.entities import Metric, Param
+
+        client = MlflowClient(tracking_uri=self.uri)
+        experiment = client.get_run(self.run_id).info.experiment_id
+        run = client.create_run(experiment, run_name=name, tags={"mlflow.parentRunId": self.run_id, **tags})
+        now = int(time.time() * 1000)
+        finite = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+        client.log_batch(
+            run.info.run_id,
+            metrics=[Metric(k, v, now, 0) for k, v in finite.items()],
+            params=[Param(k, str(v)[:6000]) for k, v in _public(params).items()],
+        )
+        client.set_terminated(run.info.run_id)
+
     def set_tags(self, tags: dict[str, str]) -> None:
         if not self.enabled:
             return
@@ -149,7 +175,7 @@ def stage_run(params: Params, stage: str, run_id: str | None = None) -> Iterator
         nested=nested,
         log_system_metrics=params.tracking.system_metrics,
     ) as run:
-        tracker = Tracker(run.info.run_id)
+        tracker = Tracker(run.info.run_id, params.tracking.uri)
         if run_id is None:
             doc = params.model_dump(mode="json")
             stage_params = {"seed": doc["seed"], **flatten(doc.get(stage, {}), f"{stage}.")}

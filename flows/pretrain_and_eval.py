@@ -10,12 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
+from prefect.settings import get_current_settings
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from facerep.pipeline import PIPELINE_ORDER
 from flows.stages import run_stages
 
+# Prefect's thread pool is unbounded by default, and the finetune grid maps dozens of trainings:
+# at most PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS of them run at once (Prefect's own setting),
+# 2 when it is unset. `flows.scale.on_dask` swaps this runner for a Dask cluster.
+WORKERS = get_current_settings().tasks.runner.thread_pool_max_workers or 2
 
-@flow(name="pretrain-and-eval")
+
+@flow(name="pretrain-and-eval", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS))
 def pretrain_and_eval(
     params_file: str = "pipeline_params.yaml",
     overrides: list[str] | None = None,

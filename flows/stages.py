@@ -1,7 +1,8 @@
 """What both flows share: the task of each stage, and running a list of stages in order.
 
 The library holds the stage order (`facerep.pipeline`); this module only maps stage names to
-their Prefect tasks and submits them one after another, each waiting for the one before, so
+their Prefect tasks and submits them one after another (the finetune stage as its grid of
+concurrent point tasks: flows/finetune_grid.py), each waiting for the one before, so
 that a stage that fails stops the flow with that stage's own error and a re-run resumes: every
 stage is idempotent and skips the work it already finished.
 """
@@ -18,6 +19,7 @@ from facerep.params import load_params
 from facerep.pipeline import PIPELINE_ORDER
 from facerep.stages import available_stages
 from facerep.tracking import pipeline_run
+from flows.finetune_grid import run_finetune_grid
 from tasks.curate import curate
 from tasks.detect import detect
 from tasks.finetune import finetune
@@ -71,5 +73,8 @@ def run_stages(
     outputs: dict[str, Any] = {}
     with pipeline_run(params, name):
         for stage in todo:
-            outputs[stage] = TASKS[stage].submit(params_file, overrides, record_dvc).result()
+            if stage == "finetune":
+                outputs[stage] = run_finetune_grid(params_file, overrides, record_dvc)
+            else:
+                outputs[stage] = TASKS[stage].submit(params_file, overrides, record_dvc).result()
     return outputs

@@ -35,9 +35,11 @@ def stage_task(stage: str, retries: int = 0, retry_delay_seconds: list[float] | 
         retry_delay_seconds=retry_delay_seconds or [10, 60, 300][: max(retries, 1)],
         cache_policy=NO_CACHE,
     )
-    def run(params_file: str | None, overrides: list[str], record_dvc: bool) -> dict[str, Any]:
+    def run(
+        params_file: str | None, overrides: list[str], record_dvc: bool, run_id: str | None = None
+    ) -> dict[str, Any]:
         logger = get_run_logger()
-        result = run_stage(stage, load_params(params_file, overrides))
+        result = run_stage(stage, load_params(params_file, overrides), run_id)
         for name, value in result.metrics.items():
             logger.info("%s: %s = %s", stage, name, value)
         if record_dvc:

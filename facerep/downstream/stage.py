@@ -4,15 +4,23 @@ For each task, init and regime: the fixed subset (saved under `<paths.results>/s
 a hyper-parameter search on its validation part, then `finetune.seeds` trainings on the whole subset
 with the chosen point, scored on test. Writes
 `<paths.results>/finetune/<task>/<dataset>/<init>/<regime>/metrics.json` (mean, std and per-seed metrics,
-the seeds, the subset id, the chosen hyper-parameters, the search trials). A point whose metrics.json
-was written with the same settings is skipped, so an interrupted run resumes.
+the seeds, the subset id, the chosen hyper-parameters, the search trials) and records each point as
+an MLflow run nested under the stage's run. A point whose metrics.json was written with the same
+settings is skipped, so an interrupted run resumes.
+
+`Grid` holds what every point of one configuration shares (the data, the backbones, their frozen
+features). `run` walks the grid in order; the Prefect flow maps `Grid.evaluate` over the points
+concurrently (flows/finetune_grid.py) through `shared_grid`, and then runs `run`, which finds every
+point done and collects them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +32,7 @@ from facerep.downstream.inits import init_dirname, load_init, resolve_inits
 from facerep.downstream.search import run_search
 from facerep.downstream.splits import saved_subset, validation_part
 from facerep.downstream.tasks import Task, make_task
-from facerep.downstream.train import Features, HParams, encode, evaluate, fit, primary_score
+from facerep.downstream.train import SEEDED_BUILD, Features, HParams, encode, evaluate, fit, primary_score
 from facerep.io import write_json
 from facerep.params import Params
 from facerep.ssl.backbones import Backbone
@@ -63,10 +71,11 @@ class Backbones:
 
     def net(self, init: str, seed: int) -> Backbone:
         key = (init, seed if init == "scratch" else 0)
-        if key not in self._nets:
-            torch.manual_seed(10_000 + key[1])
-            self._nets[key] = load_init(self.params, init)
-        return self._nets[key]
+        with SEEDED_BUILD:
+            if key not in self._nets:
+                torch.manual_seed(10_000 + key[1])
+                self._nets[key] = load_init(self.params, init)
+            return self._nets[key]
 
     def features(self, init: str, seed: int, split: str, maps: bool) -> Features:
         key = (init, seed if init == "scratch" else 0, split, maps)
@@ -173,28 +182,97 @@ def _split_has(split: Split, label: str) -> bool:
     return label in split.labels and len(split) > 0
 
 
+@dataclass(frozen=True)
+class Point:
+    """One evaluation of the grid: a task, an initialisation and a label fraction."""
+
+    task: str
+    init: str
+    regime: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}/{init_dirname(self.init)}/{self.regime:g}"
+
+
+class Grid:
+    """The points of one finetune configuration and what they share: the dataset, and per init the
+    backbones and their frozen features. Thread-safe, so concurrent point tasks can share one."""
+
+    def __init__(self, params: Params) -> None:
+        f = params.finetune
+        self.params = params
+        self.data = load_dataset(f.dataset, data_root(params), f.image_size, f.max_train, f.max_test)
+        tasks = [
+            t for t in f.tasks if t in DATASETS[f.dataset] and _split_has(self.data.train, make_task(t).label)
+        ]
+        self.points = [Point(t, i, r) for i in resolve_inits(params) for t in tasks for r in f.regimes]
+        self.settings = settings_hash(params)
+        self._nets: dict[str, Backbones] = {}
+        self._lock = threading.Lock()
+
+    def nets(self, init: str) -> Backbones:
+        with self._lock:
+            return self._nets.setdefault(init, Backbones(self.params, self.data))
+
+    def release(self, init: str) -> None:
+        """Drop an init's backbones and features (the sequential walk keeps one init in memory)."""
+        with self._lock:
+            self._nets.pop(init, None)
+
+    def done(self, point: Point) -> dict[str, object] | None:
+        """The metrics.json of `point` when it was written with these settings."""
+        path = point_dir(self.params, point.task, point.init, point.regime) / "metrics.json"
+        doc = json.loads(path.read_text()) if path.is_file() else None
+        return doc if doc is not None and doc.get("settings") == self.settings else None
+
+    def evaluate(self, point: Point, tracker: Tracker) -> dict[str, object]:
+        """Run `point` unless done; a computed point is written and recorded as a child run."""
+        doc = self.done(point)
+        if doc is not None:
+            return doc
+        f = self.params.finetune
+        task = make_task(point.task, f.heatmap_sigma, f.cosface_margin, f.cosface_scale, f.heatmap_width)
+        start = time.perf_counter()
+        doc = run_point(self.params, task, point.init, point.regime, self.data, self.nets(point.init))
+        write_json(point_dir(self.params, point.task, point.init, point.regime) / "metrics.json", doc)
+        hparams, mean, std = doc["hparams"], doc["mean"], doc["std"]
+        tracker.record_child(
+            f"finetune {point.name}",
+            {"task": point.task, "init": point.init, "regime": point.regime, **hparams},
+            {**mean, **{f"{k}_std": v for k, v in std.items()}, "seconds": time.perf_counter() - start},
+            {"facerep.stage": "finetune-point", "facerep.finetune.point": point.name},
+        )
+        return doc
+
+
+_GRIDS: dict[str, Grid] = {}
+_GRIDS_LOCK = threading.Lock()
+
+
+def shared_grid(params: Params) -> Grid:
+    """This process's `Grid` for `params` (built once: concurrent point tasks share data and features)."""
+    key = hashlib.sha256(params.model_dump_json().encode()).hexdigest()
+    with _GRIDS_LOCK:
+        if key not in _GRIDS:
+            _GRIDS.clear()  # one configuration at a time: a new one frees the previous one's memory
+            _GRIDS[key] = Grid(params)
+        return _GRIDS[key]
+
+
 def run(params: Params, tracker: Tracker) -> StageResult:
-    """Evaluate every (task, init, regime) point of `finetune` on `finetune.dataset`."""
-    f = params.finetune
-    data = load_dataset(f.dataset, data_root(params), f.image_size, f.max_train, f.max_test)
-    tasks = [t for t in f.tasks if t in DATASETS[f.dataset] and _split_has(data.train, make_task(t).label)]
-    settings = settings_hash(params)
+    """Evaluate every (task, init, regime) point of `finetune` on `finetune.dataset`, one init at a time."""
+    grid = shared_grid(params)
     result = StageResult()
     start = time.perf_counter()
-    for init in resolve_inits(params):
-        nets = Backbones(params, data)  # one init's backbones and features at a time: bounded memory
-        for name in tasks:
-            task = make_task(name, f.heatmap_sigma, f.cosface_margin, f.cosface_scale, f.heatmap_width)
-            for regime in f.regimes:
-                path = point_dir(params, name, init, regime) / "metrics.json"
-                doc = json.loads(path.read_text()) if path.is_file() else None
-                if doc is None or doc.get("settings") != settings:
-                    doc = run_point(params, task, init, regime, data, nets)
-                    write_json(path, doc)
-                key = f"{name}.{init_dirname(init)}.{regime:g}.{task.primary}"
-                result.metrics[key] = float(doc["mean"][task.primary])  # type: ignore[index]
-                result.outputs.append(path)
-                tracker.log_metrics({key: result.metrics[key]})
+    for i, point in enumerate(grid.points):
+        doc = grid.evaluate(point, tracker)
+        primary = make_task(point.task).primary
+        key = f"{point.task}.{init_dirname(point.init)}.{point.regime:g}.{primary}"
+        result.metrics[key] = float(doc["mean"][primary])  # type: ignore[index]
+        result.outputs.append(point_dir(params, point.task, point.init, point.regime) / "metrics.json")
+        if i + 1 == len(grid.points) or grid.points[i + 1].init != point.init:
+            grid.release(point.init)
     result.metrics["finetune.points"] = float(len(result.outputs))
     result.metrics["finetune.seconds"] = time.perf_counter() - start
     return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,10 @@ from facerep.downstream.data import Split, TaskData, normalise
 from facerep.downstream.heads import extract, pyramid_channels
 from facerep.downstream.tasks import HeadSpec, Task
 from facerep.ssl.backbones import Backbone
+
+#: Held while a seeded network is built from torch's global generator: the Prefect flow evaluates
+#: finetune points in concurrent threads, and a seed set by one must not be consumed by another.
+SEEDED_BUILD = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -106,11 +111,12 @@ def fit(
 
     In linear mode `features` are `train`'s frozen features (computed here when not given).
     """
-    torch.manual_seed(seed)
     size = int(train.images.shape[-1])
     net = backbone if linear else copy.deepcopy(backbone)
     channels = pyramid_channels(net, size) if task.needs_maps else []
-    head = task.make_head(HeadSpec(net.feature_dim, channels, data, train))
+    with SEEDED_BUILD:
+        torch.manual_seed(seed)
+        head = task.make_head(HeadSpec(net.feature_dim, channels, data, train))
     model = Fitted(net, head, task, linear)
     groups: list[dict[str, object]] = [{"params": head.parameters(), "lr": hp.lr}]
     if linear:
@@ -124,9 +130,8 @@ def fit(
     scheduler = _schedule(optimizer, hp.steps)
     y_all = task.targets(train)
     gen = torch.Generator().manual_seed(seed)
-    model.train()
-    if linear or hp.backbone_lr_mult == 0:
-        net.eval()
+    head.train()
+    net.train(not linear and hp.backbone_lr_mult > 0)  # a frozen, possibly shared, backbone stays in eval
     for _ in range(hp.steps):
         idx = torch.randint(len(train), (min(batch_size, len(train)),), generator=gen)
         if features is not None:
