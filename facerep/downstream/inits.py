@@ -1,6 +1,7 @@
 """Backbone initialisations compared by the evaluation: `scratch`, `pretrain:<method>`, `imagenet`.
 
-`pretrain:<method>` reads `<paths.models>/pretrain/<method>/backbone.pt` (the pretrain stage's output).
+`pretrain:<method>` reads `<paths.models>/pretrain/<method>/backbone.pt` (the pretrain stage's output;
+`paths.models` may be an fsspec URL, see `facerep.storage`).
 `imagenet` loads torchvision's ImageNet weights for `resnet18`/`resnet50` from `finetune.imagenet_weights`
 or torchvision's cache; offline with neither, it stops with MissingModelError (no silent fallback).
 """
@@ -14,6 +15,7 @@ import torch
 from facerep.errors import InputError, MissingModelError
 from facerep.params import Params
 from facerep.ssl.backbones import Backbone, ResNetBackbone, build_backbone, load_backbone
+from facerep.storage import Location, glob, location, read_source
 
 IMAGENET_WEIGHTS = {
     "resnet18": ("resnet18-f37072fd.pth", "https://download.pytorch.org/models/resnet18-f37072fd.pth"),
@@ -23,8 +25,7 @@ IMAGENET_WEIGHTS = {
 
 def pretrained_methods(params: Params) -> list[str]:
     """Methods whose `backbone.pt` exists under `<paths.models>/pretrain/`, sorted."""
-    root = Path(params.paths.models) / "pretrain"
-    return sorted(p.parent.name for p in root.glob("*/backbone.pt")) if root.is_dir() else []
+    return sorted(p.parent.name for p in glob(location(params.paths.models) / "pretrain", "*/backbone.pt"))
 
 
 def resolve_inits(params: Params) -> list[str]:
@@ -34,8 +35,8 @@ def resolve_inits(params: Params) -> list[str]:
     return ["scratch"] + [f"pretrain:{m}" for m in pretrained_methods(params)]
 
 
-def backbone_path(params: Params, method: str) -> Path:
-    return Path(params.paths.models) / "pretrain" / method / "backbone.pt"
+def backbone_path(params: Params, method: str) -> Location:
+    return location(params.paths.models) / "pretrain" / method / "backbone.pt"
 
 
 def scratch_arch(params: Params) -> str:
@@ -44,7 +45,8 @@ def scratch_arch(params: Params) -> str:
     if params.finetune.backbone:
         return params.finetune.backbone
     for method in pretrained_methods(params):
-        doc = torch.load(backbone_path(params, method), map_location="cpu", weights_only=True)
+        with read_source(backbone_path(params, method)) as source:
+            doc = torch.load(source, map_location="cpu", weights_only=True)
         return str(doc["arch"])
     return params.pretrain.backbone
 

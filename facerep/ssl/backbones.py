@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from facerep.errors import InputError
+from facerep.storage import URLPath, atomic_target, exists, location, read_source
 
 
 class Backbone(nn.Module):
@@ -132,27 +133,28 @@ def build_backbone(name: str) -> Backbone:
     return backbone
 
 
-def save_backbone(backbone: Backbone, path: str | Path, meta: dict[str, Any]) -> None:
-    """Write `backbone.pt` = {arch, state_dict, feature_dim, meta} atomically (weights only, for finetune)."""
-    from facerep.io import atomic_path
-
+def save_backbone(backbone: Backbone, path: str | Path | URLPath, meta: dict[str, Any]) -> None:
+    """Write `backbone.pt` = {arch, state_dict, feature_dim, meta} atomically (weights only, for finetune);
+    `path` may be an fsspec URL (`facerep.storage`)."""
     state = {k: v.detach().cpu() for k, v in backbone.state_dict().items()}
     doc = {"arch": backbone.arch, "state_dict": state, "feature_dim": backbone.feature_dim, "meta": meta}
-    with atomic_path(path) as tmp:
-        torch.save(doc, tmp)
+    with atomic_target(location(path)) as target:
+        torch.save(doc, target)
 
 
-def load_backbone(path: str | Path) -> Backbone:
-    """Rebuild a backbone saved by `save_backbone`; a missing or corrupt file is an InputError naming it."""
-    p = Path(path)
-    if not p.is_file():
+def load_backbone(path: str | Path | URLPath) -> Backbone:
+    """Rebuild a backbone saved by `save_backbone` from a path or an fsspec URL; a missing or corrupt
+    file is an InputError naming it."""
+    p = location(path)
+    if not exists(p):
         raise InputError(f"{p}: backbone file not found (run `facerep pretrain` first)")
-    try:
-        doc = torch.load(p, map_location="cpu", weights_only=True)
-        backbone = build_backbone(doc["arch"])
-        backbone.load_state_dict(doc["state_dict"])
-    except InputError:
-        raise
-    except Exception as exc:
-        raise InputError(f"{p}: not a readable backbone file ({type(exc).__name__}: {exc})") from exc
+    with read_source(p) as source:  # outside the try: a network failure is not a corrupt file
+        try:
+            doc = torch.load(source, map_location="cpu", weights_only=True)
+            backbone = build_backbone(doc["arch"])
+            backbone.load_state_dict(doc["state_dict"])
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(f"{p}: not a readable backbone file ({type(exc).__name__}: {exc})") from exc
     return backbone

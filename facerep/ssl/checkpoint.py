@@ -3,20 +3,20 @@
 `last.ckpt` holds the method's weights and buffers (queues, centres, teachers), the optimiser and
 gradient-scaler state, the step, the data position (global micro-batches consumed), the RNG states of
 Python, NumPy and torch (CPU and CUDA), the MLflow run id and what the run was started as (method,
-backbone), so that a re-run on the same directory continues rather than mixing two runs.
+backbone), so that a re-run on the same directory continues rather than mixing two runs. The directory
+may be an fsspec URL (`facerep.storage`): the checkpoint is then sent in one put and read in one get.
 """
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from facerep.errors import InputError
-from facerep.io import atomic_path
+from facerep.storage import Location, atomic_target, exists, read_source
 
 
 def rng_state() -> dict[str, Any]:
@@ -38,19 +38,20 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+def save_checkpoint(path: Location, state: dict[str, Any]) -> None:
     """Write `state` to `path` atomically (a crash leaves the previous checkpoint intact)."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_target(path) as target:
+        torch.save(state, target)
 
 
-def load_checkpoint(path: Path) -> dict[str, Any] | None:
+def load_checkpoint(path: Location) -> dict[str, Any] | None:
     """The checkpoint at `path`, or None when there is none; a corrupt file is an InputError naming it."""
-    if not path.is_file():
+    if not exists(path):
         return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise InputError(
-            f"{path}: unreadable checkpoint ({type(exc).__name__}); delete it to start afresh"
-        ) from exc
+    with read_source(path) as source:  # outside the try: a network failure is not a corrupt file
+        try:
+            return torch.load(source, map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise InputError(
+                f"{path}: unreadable checkpoint ({type(exc).__name__}); delete it to start afresh"
+            ) from exc

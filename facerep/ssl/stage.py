@@ -5,16 +5,22 @@ Writes `last.ckpt` (everything to resume), `backbone.pt` (weights for the finetu
 resumes from `last.ckpt`; `resume_run_id(params)` gives the MLflow run id stored in it so the caller
 can continue that run (`facerep.tracking.stage_run(params, "pretrain", run_id=...)`).
 Under `torchrun`, every process runs this and rank 0 alone writes files and logs.
+
+`paths.models` may be an fsspec URL (`s3://bucket/models`, `ftp://host/models`): the three files are
+then written there (each in one put), a re-run resumes from the `last.ckpt` there, and the finetune
+stage reads `backbone.pt` from there (see `facerep.storage`).
 """
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from facerep.io import write_json
 from facerep.params import Params
 from facerep.stages import StageResult
+from facerep.storage import Location, location, read_bytes, write_bytes_atomic
 from facerep.tracking import Tracker
 
 if TYPE_CHECKING:
@@ -23,8 +29,9 @@ if TYPE_CHECKING:
 DEFAULT_ROOTS = {"synth_faces": "synth", "shards": "shards", "folder": "curated"}
 
 
-def output_dir(params: Params) -> Path:
-    return Path(params.paths.models) / "pretrain" / params.pretrain.method
+def output_dir(params: Params) -> Location:
+    """`<paths.models>/pretrain/<method>`: a `Path`, or a `URLPath` when `paths.models` is a URL."""
+    return location(params.paths.models) / "pretrain" / params.pretrain.method
 
 
 def data_root(params: Params) -> Path:
@@ -78,6 +85,20 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     if dist.rank() != 0:
         return StageResult(outputs=paths)
     doc = {**result.metrics, "method": params.pretrain.method, "backbone": params.pretrain.backbone}
-    write_json(out / "metrics.json", doc)
-    tracker.register_backbone(out / "backbone.pt", params.pretrain.method)
+    # The bytes facerep.io.write_json writes, through the one writer that also knows URLs.
+    text = json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
+    write_bytes_atomic(out / "metrics.json", text.encode("utf-8"))
+    register_backbone(tracker, out / "backbone.pt", params.pretrain.method)
     return StageResult(metrics=dict(result.metrics), outputs=paths)
+
+
+def register_backbone(tracker: Tracker, backbone: Location, method: str) -> None:
+    """Log and register `backbone.pt` in MLflow; MLflow logs local files only, so a remote backbone is
+    logged from a temporary local copy that keeps its file name (the artifact path users look for)."""
+    if isinstance(backbone, Path):
+        tracker.register_backbone(backbone, method)
+    elif tracker.enabled:  # fetch the copy only when it will be logged
+        with tempfile.TemporaryDirectory(prefix="facerep-backbone-") as tmp:
+            local = Path(tmp) / backbone.name
+            local.write_bytes(read_bytes(backbone))
+            tracker.register_backbone(local, method)
