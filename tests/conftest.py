@@ -1,6 +1,33 @@
-"""Shared test settings: headless plotting, a roomy Prefect start-up limit, no stray MLflow store."""
+"""Shared test settings: headless plotting, a roomy Prefect start-up limit, no stray MLflow store;
+and a real FTP server on the loopback interface for the fsspec-URL tests."""
 
 import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+@pytest.fixture
+def ftp(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """(`ftp://user:password@127.0.0.1:<port>`, the folder it serves) from pyftpdlib, for one test."""
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import ThreadedFTPServer
+
+    root = tmp_path / "ftp"
+    root.mkdir()
+    users = DummyAuthorizer()
+    users.add_user("facerep", "secret", str(root), perm="elradfmwMT")
+    handler = type("Handler", (FTPHandler,), {"authorizer": users})  # the authorizer is a class attribute
+    server = ThreadedFTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"timeout": 0.1, "handle_exit": False}, daemon=True
+    )
+    thread.start()
+    yield f"ftp://facerep:secret@127.0.0.1:{server.socket.getsockname()[1]}", root
+    server.close_all()

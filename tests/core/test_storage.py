@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
-from pyftpdlib.servers import ThreadedFTPServer
 
 from facerep.storage import (
     StorageError,
@@ -27,20 +22,8 @@ from facerep.storage import (
 
 
 @pytest.fixture
-def ftp_url(tmp_path: Path) -> Iterator[str]:
-    """`ftp://user:password@127.0.0.1:<port>` serving `tmp_path/ftp`, for this test only."""
-    root = tmp_path / "ftp"
-    root.mkdir()
-    users = DummyAuthorizer()
-    users.add_user("facerep", "secret", str(root), perm="elradfmwMT")
-    handler = type("Handler", (FTPHandler,), {"authorizer": users})  # the authorizer is a class attribute
-    server = ThreadedFTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"timeout": 0.1, "handle_exit": False}, daemon=True
-    )
-    thread.start()
-    yield f"ftp://facerep:secret@127.0.0.1:{server.socket.getsockname()[1]}"
-    server.close_all()
+def ftp_url(ftp: tuple[str, Path]) -> str:
+    return ftp[0]
 
 
 @pytest.fixture(params=["local", "ftp"])

@@ -8,9 +8,6 @@ run resumed from the remote `last.ckpt` repeats the uninterrupted losses, and th
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -34,27 +31,6 @@ FAST = [
     "pretrain.swav.queue_length=32",
     "pretrain.deterministic=true",
 ]
-
-
-@pytest.fixture
-def ftp(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """(`ftp://user:password@127.0.0.1:<port>`, the folder it serves), for this test only."""
-    from pyftpdlib.authorizers import DummyAuthorizer
-    from pyftpdlib.handlers import FTPHandler
-    from pyftpdlib.servers import ThreadedFTPServer
-
-    root = tmp_path / "ftp"
-    root.mkdir()
-    users = DummyAuthorizer()
-    users.add_user("facerep", "secret", str(root), perm="elradfmwMT")
-    handler = type("Handler", (FTPHandler,), {"authorizer": users})  # the authorizer is a class attribute
-    server = ThreadedFTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"timeout": 0.1, "handle_exit": False}, daemon=True
-    )
-    thread.start()
-    yield f"ftp://facerep:secret@127.0.0.1:{server.socket.getsockname()[1]}", root
-    server.close_all()
 
 
 def features(net: torch.nn.Module) -> torch.Tensor:
