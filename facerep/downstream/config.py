@@ -36,6 +36,15 @@ class SearchParams(StrictModel):
     min_val: int = Field(8, ge=1, description="least validation items (taken even from a tiny subset)")
 
 
+class DistillParams(StrictModel):
+    """Self-distillation for the semi-supervised case (Bulat et al. 3.5), `facerep.downstream.distill`."""
+
+    rounds: int = Field(0, ge=0, description="T teacher -> student rounds; 0: off")
+    unlabeled_weight: float = Field(
+        1.0, ge=0, description="weight of the distillation loss on the unlabeled batch (labeled loss: 1)"
+    )
+
+
 class FinetuneParams(StrictModel):
     """Which evaluations run, on what data, from which initialisations, and how each is trained."""
 
@@ -66,6 +75,7 @@ class FinetuneParams(StrictModel):
     cosface_margin: float = Field(0.35, ge=0, description="Bulat et al. A.2")
     cosface_scale: float = Field(30.0, gt=0)
     search: SearchParams = Field(default_factory=SearchParams)
+    distill: DistillParams = Field(default_factory=DistillParams)
 
     @field_validator("tasks")
     @classmethod

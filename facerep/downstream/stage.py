@@ -28,6 +28,7 @@ import torch
 
 from facerep.downstream.data import Split, TaskData
 from facerep.downstream.datasets import DATASETS, load_dataset
+from facerep.downstream.distill import applies, distill
 from facerep.downstream.inits import init_dirname, load_init, resolve_inits
 from facerep.downstream.search import run_search
 from facerep.downstream.splits import saved_subset, validation_part
@@ -110,7 +111,12 @@ def search_space(params: Params, init: str, regime: float) -> tuple[list[float],
 def run_point(
     params: Params, task: Task, init: str, regime: float, data: TaskData, nets: Backbones
 ) -> dict[str, object]:
-    """Subset, search, and the seeded final trainings of one (task, init, regime) point."""
+    """Subset, search, and the seeded final trainings of one (task, init, regime) point.
+
+    Where `distill.applies`, each final model is also the first teacher of `finetune.distill.rounds`
+    rounds of self-distillation (Bulat 3.5) on the training faces outside the subset, passed with
+    their labels withheld; the students' test metrics are saved beside the plain ones.
+    """
     f = params.finetune
     mults, steps, seeds = search_space(params, init, regime)
     split_seed = params.seed if f.split_seed is None else f.split_seed
@@ -139,9 +145,15 @@ def run_point(
         return primary_score(task, evaluate(model, val_part, data, feats(hp, 0, "train", val_pos)))
 
     best, trials = run_search(f.search, mults, steps, objective, split_seed)
-    per_seed = []
+    per_seed, per_seed_distilled = [], []
     everything = np.arange(len(subset))
     frozen = best.backbone_lr_mult == 0
+    # self-distillation's unlabeled part: the training faces outside the subset, their labels withheld
+    rest = np.setdiff1d(np.arange(len(data.train)), idx) if applies(f, task, init, regime) else idx[:0]
+    unlabeled = Split(data.train.images[torch.as_tensor(rest)], {}, [data.train.keys[i] for i in rest])
+    rest_features = (
+        nets.features(init, 0, "train", task.needs_maps).subset(rest) if frozen and len(rest) else None
+    )
     for seed in range(seeds):
         features = feats(best, seed, "train", everything)
         model = fit(
@@ -156,8 +168,25 @@ def run_point(
             **common,
         )
         per_seed.append(evaluate(model, data.test, data, feats(best, seed, "test")))
+        if len(rest):
+            student = distill(
+                task,
+                model,
+                nets.net(init, seed),
+                data,
+                subset,
+                unlabeled,
+                best,
+                rounds=f.distill.rounds,
+                unlabeled_weight=f.distill.unlabeled_weight,
+                seed=seed,
+                labeled_features=features,
+                unlabeled_features=rest_features,
+                **common,
+            )
+            per_seed_distilled.append(evaluate(student, data.test, data, feats(best, seed, "test")))
     mean, std = _summary(per_seed)
-    return {
+    doc: dict[str, object] = {
         "task": task.name,
         "dataset": f.dataset,
         "init": init,
@@ -176,6 +205,14 @@ def run_point(
         "search": trials,
         "settings": settings_hash(params),
     }
+    if per_seed_distilled:
+        mean_distilled, std_distilled = _summary(per_seed_distilled)
+        doc |= {
+            "per_seed_distilled": per_seed_distilled,
+            "mean_distilled": mean_distilled,
+            "std_distilled": std_distilled,
+        }
+    return doc
 
 
 def _split_has(split: Split, label: str) -> bool:
