@@ -140,11 +140,28 @@ class Tracker:
         mlflow.set_tags(tags)
 
 
+def adopt_parent(run_id: str | None) -> None:
+    """Make `run_id` the parent of the stage runs this process opens from now on: a flow's task may
+    run in another process (a Dask worker) that never saw the flow's `FACEREP_PARENT_RUN_ID`."""
+    if run_id:
+        os.environ[PARENT_RUN_ENV] = run_id
+
+
+def store_uri(uri: str) -> str:
+    """`uri` with a relative SQLite path made absolute against the working directory: MLflow caches
+    its stores by URI, so `sqlite:///mlflow.db` would keep naming the first project's file in a
+    process that later works in another directory."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/") and ":memory:" not in uri:
+        return prefix + str(Path(uri[len(prefix) :]).resolve())
+    return uri
+
+
 def configure(params: Params) -> None:
     """Point MLflow at the configured store and experiment."""
     import mlflow
 
-    mlflow.set_tracking_uri(params.tracking.uri)
+    mlflow.set_tracking_uri(store_uri(params.tracking.uri))
     mlflow.set_experiment(params.tracking.experiment)
 
 
@@ -175,7 +192,7 @@ def stage_run(params: Params, stage: str, run_id: str | None = None) -> Iterator
         nested=nested,
         log_system_metrics=params.tracking.system_metrics,
     ) as run:
-        tracker = Tracker(run.info.run_id, params.tracking.uri)
+        tracker = Tracker(run.info.run_id, store_uri(params.tracking.uri))
         if run_id is None:
             doc = params.model_dump(mode="json")
             stage_params = {"seed": doc["seed"], **flatten(doc.get(stage, {}), f"{stage}.")}

@@ -71,10 +71,11 @@ def run_stages(
     installed = set(available_stages())
     todo = [s for s in PIPELINE_ORDER if s in selected and s in installed]
     outputs: dict[str, Any] = {}
-    with pipeline_run(params, name):
+    with pipeline_run(params, name) as parent:
         for stage in todo:
             if stage == "finetune":
-                outputs[stage] = run_finetune_grid(params_file, overrides, record_dvc)
+                outputs[stage] = run_finetune_grid(params_file, overrides, record_dvc, parent.run_id)
             else:
-                outputs[stage] = TASKS[stage].submit(params_file, overrides, record_dvc).result()
+                task = TASKS[stage]
+                outputs[stage] = task.submit(params_file, overrides, record_dvc, None, parent.run_id).result()
     return outputs

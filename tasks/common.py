@@ -17,6 +17,7 @@ from prefect.logging import get_run_logger
 
 from facerep.params import load_params
 from facerep.stages import run_stage
+from facerep.tracking import adopt_parent
 
 
 def record_in_dvc(stage: str) -> None:
@@ -36,9 +37,14 @@ def stage_task(stage: str, retries: int = 0, retry_delay_seconds: list[float] | 
         cache_policy=NO_CACHE,
     )
     def run(
-        params_file: str | None, overrides: list[str], record_dvc: bool, run_id: str | None = None
+        params_file: str | None,
+        overrides: list[str],
+        record_dvc: bool,
+        run_id: str | None = None,
+        parent_run_id: str | None = None,
     ) -> dict[str, Any]:
         logger = get_run_logger()
+        adopt_parent(parent_run_id)
         result = run_stage(stage, load_params(params_file, overrides), run_id)
         for name, value in result.metrics.items():
             logger.info("%s: %s = %s", stage, name, value)

@@ -14,16 +14,19 @@ from prefect.cache_policies import NO_CACHE
 
 from facerep.downstream.stage import Point, shared_grid
 from facerep.params import load_params
-from facerep.tracking import Tracker, stage_run
+from facerep.tracking import Tracker, adopt_parent, stage_run, store_uri
 from tasks.common import stage_task
 
 finetune = stage_task("finetune")
 
 
 @task(name="finetune-plan", cache_policy=NO_CACHE)
-def finetune_plan(params_file: str | None, overrides: list[str]) -> tuple[str | None, list[list[Any]]]:
+def finetune_plan(
+    params_file: str | None, overrides: list[str], parent_run_id: str | None = None
+) -> tuple[str | None, list[list[Any]]]:
     """The stage's MLflow run id (opened here, continued by the points and the stage task) and the
     grid's points as [task, init, regime]."""
+    adopt_parent(parent_run_id)
     params = load_params(params_file, overrides)
     with stage_run(params, "finetune") as tracker:
         points = shared_grid(params).points
@@ -36,5 +39,5 @@ def finetune_point(
 ) -> dict[str, Any]:
     """Evaluate one point (skipped when done); returns its mean metrics."""
     params = load_params(params_file, overrides)
-    doc = shared_grid(params).evaluate(Point(*point), Tracker(run_id, params.tracking.uri))
+    doc = shared_grid(params).evaluate(Point(*point), Tracker(run_id, store_uri(params.tracking.uri)))
     return {"point": point, "mean": doc["mean"]}

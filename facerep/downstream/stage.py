@@ -52,8 +52,13 @@ def point_dir(params: Params, task: str, init: str, regime: float) -> Path:
 
 
 def settings_hash(params: Params) -> str:
-    """What a finished point depends on besides its own (task, init, regime): a change re-runs it."""
-    doc = params.finetune.model_dump(mode="json", exclude={"tasks", "inits", "regimes"})
+    """What a finished point depends on besides its own (task, init, regime): a change re-runs it.
+
+    Self-distillation switched off (`distill.rounds: 0`) leaves a point's results as they were, so
+    it stays out of the hash: points finished before the option existed remain valid.
+    """
+    skip = {"tasks", "inits", "regimes"} | ({"distill"} if params.finetune.distill.rounds == 0 else set())
+    doc = params.finetune.model_dump(mode="json", exclude=skip)
     doc |= {"seed": params.seed, "data": str(data_root(params))}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -274,10 +279,16 @@ class Grid:
         doc = run_point(self.params, task, point.init, point.regime, self.data, self.nets(point.init))
         write_json(point_dir(self.params, point.task, point.init, point.regime) / "metrics.json", doc)
         hparams, mean, std = doc["hparams"], doc["mean"], doc["std"]
+        distilled = {f"distilled_{k}": v for k, v in doc.get("mean_distilled", {}).items()}
         tracker.record_child(
             f"finetune {point.name}",
             {"task": point.task, "init": point.init, "regime": point.regime, **hparams},
-            {**mean, **{f"{k}_std": v for k, v in std.items()}, "seconds": time.perf_counter() - start},
+            {
+                **mean,
+                **{f"{k}_std": v for k, v in std.items()},
+                **distilled,
+                "seconds": time.perf_counter() - start,
+            },
             {"facerep.stage": "finetune-point", "facerep.finetune.point": point.name},
         )
         return doc

@@ -11,31 +11,36 @@ from facerep.report.paper_numbers import published
 
 
 def collect(results: Path) -> pd.DataFrame:
-    """One row per (task, dataset, init, regime, metric) from every finetune metrics.json."""
+    """One row per (task, dataset, init, regime, metric) from every finetune metrics.json; a point
+    with self-distilled students (Bulat 3.5) adds rows for the init `<init>+distill`."""
     rows = []
     for path in sorted((results / "finetune").glob("*/*/*/*/metrics.json")):
         doc = json.loads(path.read_text())
-        for metric, mean in doc["mean"].items():
-            rows.append(
-                {
-                    "task": doc["task"],
-                    "dataset": doc["dataset"],
-                    "init": doc["init"],
-                    "regime": float(doc["regime"]),
-                    "mode": doc.get("mode", ""),
-                    "metric": metric,
-                    "primary": metric == doc["primary"],
-                    "higher_is_better": bool(doc["higher_is_better"]),
-                    "mean": mean,
-                    "std": doc["std"][metric],
-                    "seeds": len(doc["seeds"]),
-                    "subset_id": doc["subset_id"],
-                    "subset_size": doc["subset_size"],
-                    "lr": doc["hparams"]["lr"],
-                    "steps": doc["hparams"]["steps"],
-                    "backbone_lr_mult": doc["hparams"]["backbone_lr_mult"],
-                }
-            )
+        variants = [(doc["init"], doc["mean"], doc["std"])]
+        if "mean_distilled" in doc:
+            variants.append((f"{doc['init']}+distill", doc["mean_distilled"], doc["std_distilled"]))
+        for init, means, stds in variants:
+            for metric, mean in means.items():
+                rows.append(
+                    {
+                        "task": doc["task"],
+                        "dataset": doc["dataset"],
+                        "init": init,
+                        "regime": float(doc["regime"]),
+                        "mode": doc.get("mode", ""),
+                        "metric": metric,
+                        "primary": metric == doc["primary"],
+                        "higher_is_better": bool(doc["higher_is_better"]),
+                        "mean": mean,
+                        "std": stds[metric],
+                        "seeds": len(doc["seeds"]),
+                        "subset_id": doc["subset_id"],
+                        "subset_size": doc["subset_size"],
+                        "lr": doc["hparams"]["lr"],
+                        "steps": doc["hparams"]["steps"],
+                        "backbone_lr_mult": doc["hparams"]["backbone_lr_mult"],
+                    }
+                )
     return pd.DataFrame(rows)
 
 

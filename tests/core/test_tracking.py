@@ -43,3 +43,14 @@ def test_disabled_tracking_records_nothing(tmp_path: Path) -> None:
         assert tracker == Tracker(None) or not tracker.enabled
         tracker.log_metrics({"a": 1.0})
     assert not (tmp_path / "x.db").exists()
+
+
+def test_relative_sqlite_store_names_one_file_whatever_the_later_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facerep.tracking import store_uri
+
+    monkeypatch.chdir(tmp_path)
+    assert store_uri("sqlite:///mlflow.db") == f"sqlite:///{tmp_path}/mlflow.db"
+    assert store_uri(f"sqlite:///{tmp_path}/x.db") == f"sqlite:///{tmp_path}/x.db"
+    assert store_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"

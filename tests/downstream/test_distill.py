@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import mlflow
 import numpy as np
 import pytest
 import torch
@@ -17,6 +18,7 @@ from facerep.downstream.distill import applies, distill, distill_loss
 from facerep.downstream.heatmaps import render
 from facerep.downstream.tasks import make_task
 from facerep.downstream.train import HParams, encode, evaluate, fit
+from facerep.report.tables import collect
 from facerep.ssl.backbones import build_backbone, save_backbone
 from facerep.stages import run_stage
 
@@ -174,3 +176,14 @@ def test_stage_writes_distilled_metrics_only_where_it_applies(tmp_path, synth_ro
         (tmp_path / "b/results/finetune/expression/synthfaces/pretrain-swav/0.1/metrics.json").read_text()
     )
     assert doc["per_seed"] == without["per_seed"] and doc["hparams"] == without["hparams"]
+
+    table = collect(tmp_path / "a/results")  # the report shows the students as their own init
+    students = table[(table.init == "pretrain:swav+distill") & table.primary]
+    assert students[["task", "regime"]].values.tolist() == [["expression", 0.1]]
+    assert students["mean"].iloc[0] == doc["mean_distilled"]["accuracy"]
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'a/mlflow.db'}")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("facerep").experiment_id],
+        filter_string="tags.`facerep.finetune.point` = 'expression/pretrain-swav/0.1'",
+    )
+    assert runs[0].data.metrics["distilled_accuracy"] == doc["mean_distilled"]["accuracy"]

@@ -62,3 +62,25 @@ def make_project(root: Path, overrides: list[str] | None = None, dvc: bool = Tru
         run([str(BIN / "dvc"), "init", "-q"], root)
         run([str(BIN / "dvc"), "config", "core.analytics", "false"], root)
     return root
+
+
+# A finetune grid of 8 points (2 tasks x scratch and one pre-trained init x 2 regimes) in seconds.
+GRID = ["synth.faces=120", "synth.scenes=0", "synth.videos=0", "finetune.backbone=resnet_tiny"]
+GRID += ["finetune.image_size=32", "finetune.tasks=[expression, pose]", "finetune.regimes=[0.1, 1.0]"]
+
+
+def grid_project(root: Path) -> Path:
+    """A project with SynthFaces rendered and a `pretrain:swav` backbone in place, ready for finetune."""
+    import torch
+
+    from facerep.params import load_params
+    from facerep.ssl.backbones import build_backbone, save_backbone
+    from facerep.stages import run_stage
+
+    project = make_project(root, GRID, dvc=False)
+    sets = ["tracking.enabled=false", f"paths.synth={project / 'data/synth'}"]
+    run_stage("synth", load_params(str(project / "pipeline_params.yaml"), sets))
+    torch.manual_seed(0)
+    swav = project / "models/pretrain/swav/backbone.pt"
+    save_backbone(build_backbone("resnet_tiny"), swav, {"method": "swav"})
+    return project

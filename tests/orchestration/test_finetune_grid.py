@@ -9,17 +9,12 @@ from pathlib import Path
 
 import mlflow
 import pytest
-import torch
-from orch_project import make_project
+from orch_project import grid_project
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from facerep.params import load_params
-from facerep.ssl.backbones import build_backbone, save_backbone
 from facerep.stages import run_stage
-
-GRID = ["synth.faces=120", "synth.scenes=0", "synth.videos=0", "finetune.backbone=resnet_tiny"]
-GRID += ["finetune.image_size=32", "finetune.tasks=[expression, pose]", "finetune.regimes=[0.1, 1.0]"]
 
 
 def _per_seed(results: Path) -> dict[str, list]:
@@ -32,13 +27,8 @@ def test_flow_maps_points_concurrently_with_nested_runs(
 ) -> None:
     from flows.pretrain_and_eval import pretrain_and_eval
 
-    project = make_project(tmp_path / "proj", GRID, dvc=False)
+    project = grid_project(tmp_path / "proj")
     monkeypatch.chdir(project)
-    run_stage("synth", load_params("pipeline_params.yaml", ["tracking.enabled=false"]))
-    torch.manual_seed(0)
-    save_backbone(
-        build_backbone("resnet_tiny"), project / "models/pretrain/swav/backbone.pt", {"method": "swav"}
-    )
 
     state = pretrain_and_eval(stages=["finetune"], record_dvc=False, return_state=True)
     assert state.is_completed()

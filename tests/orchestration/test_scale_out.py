@@ -7,7 +7,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from orch_project import BIN, make_project
+from orch_project import BIN, grid_project, make_project
 from orch_servers import background, free_port, wait_http
 
 from facerep.params import load_params
@@ -27,6 +27,25 @@ def test_data_stages_run_on_a_local_dask_cluster(tmp_path: Path, monkeypatch: py
     assert list(outputs) == ["synth", "harvest"]
     manifest = pd.read_parquet(project / "data/raw/manifest.parquet")
     assert len(manifest) == 2 and (manifest["status"] == "ok").all()
+
+
+def test_finetune_grid_runs_on_a_local_dask_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pretrain-and-eval's finetune grid with its point tasks on 2 Dask worker processes: every point
+    done, and each point's MLflow run nested under the stage run, itself under the flow's run."""
+    from flows.pretrain_and_eval import pretrain_and_eval
+    from flows.scale import on_dask
+
+    project = grid_project(tmp_path / "proj")
+    monkeypatch.chdir(project)
+    outputs = on_dask(pretrain_and_eval, n_workers=2)(stages=["finetune"], record_dvc=False)
+    assert outputs["finetune"]["metrics"]["finetune.points"] == 8
+    client = mlflow.MlflowClient(f"sqlite:///{project}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("facerep").experiment_id])
+    by_id = {r.info.run_id: r for r in runs}
+    (stage,) = [r for r in runs if r.data.tags.get("facerep.stage") == "finetune"]
+    assert by_id[stage.data.tags["mlflow.parentRunId"]].data.tags["facerep.pipeline"] == "pretrain-and-eval"
+    points = [r for r in runs if r.data.tags.get("facerep.stage") == "finetune-point"]
+    assert len(points) == 8 and {r.data.tags["mlflow.parentRunId"] for r in points} == {stage.info.run_id}
 
 
 def test_stage_logs_to_an_mlflow_tracking_server(tmp_path: Path) -> None:
