@@ -52,7 +52,9 @@ def common(work: Path) -> list[str]:
 
 
 def inits(args: argparse.Namespace) -> list[str]:
-    return args.inits.split(",") if args.inits else ["scratch", "pretrain:swav", f"pretrain:{args.face_method}"]
+    return (
+        args.inits.split(",") if args.inits else ["scratch", "pretrain:swav", f"pretrain:{args.face_method}"]
+    )
 
 
 def stage_settings(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
@@ -181,7 +183,8 @@ def main() -> None:
             continue
         t0 = time.perf_counter()
         run_stage(stage, load_params(None, [*common(args.workdir), *sets]))
-        label = stage + (f" {sets[5].split('=')[1]}" if stage == "pretrain" else "")
+        method = [v.split("=")[1] for v in sets if v.startswith("pretrain.method=")]
+        label = " ".join([stage, *method])
         label += f" ({args.inits})" if stage == "finetune" and args.inits else ""
         timings[label] = (time.perf_counter() - t0) / 60
         timing_file.write_text(json.dumps(timings, indent=1))
