@@ -186,7 +186,7 @@ def main() -> None:
         method = [v.split("=")[1] for v in sets if v.startswith("pretrain.method=")]
         label = " ".join([stage, *method])
         label += f" ({args.inits})" if stage == "finetune" and args.inits else ""
-        timings[label] = (time.perf_counter() - t0) / 60
+        timings[label] = timings.get(label, 0.0) + (time.perf_counter() - t0) / 60  # resumed: adds up
         timing_file.write_text(json.dumps(timings, indent=1))
     if "report" not in chosen:
         return
