@@ -52,7 +52,7 @@ from facerep.downstream.tasks import (
     Task,
     ValenceArousal,
 )
-from facerep.downstream.train import SEEDED_BUILD, Features, Fitted, HParams, _schedule, encode
+from facerep.downstream.train import SEEDED_BUILD, Features, Fitted, HParams, cosine_schedule, encode
 from facerep.ssl.backbones import Backbone
 
 #: `Landmarks.loss` scales its pixel-wise MSE by this; the distillation loss on heatmaps keeps the scale.
@@ -140,7 +140,7 @@ def _student(
     else:
         groups.append({"params": net.parameters(), "lr": hp.lr * hp.backbone_lr_mult})
     optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)  # type: ignore[arg-type]
-    scheduler = _schedule(optimizer, hp.steps)
+    scheduler = cosine_schedule(optimizer, hp.steps)
     y = task.targets(labeled)
     labeled_draws = torch.Generator().manual_seed(seed)
     unlabeled_draws = torch.Generator().manual_seed(10_007 * (round_ + 1) + seed)

@@ -88,7 +88,8 @@ class Fitted(nn.Module):
         return torch.cat(outs)
 
 
-def _schedule(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+def cosine_schedule(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Cosine decay of every group's learning rate to 0 over `steps` steps (teacher and student alike)."""
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
     )
@@ -127,7 +128,7 @@ def fit(
     else:
         net.requires_grad_(False)
     optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)  # type: ignore[arg-type]
-    scheduler = _schedule(optimizer, hp.steps)
+    scheduler = cosine_schedule(optimizer, hp.steps)
     y_all = task.targets(train)
     gen = torch.Generator().manual_seed(seed)
     head.train()
