@@ -93,7 +93,7 @@ def stage_settings(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
                 "finetune.mode=finetune",
                 "finetune.backbone=resnet18_half",
                 "finetune.image_size=96",
-                "finetune.regimes=[0.02, 1.0]",
+                f"finetune.regimes=[{args.regimes}]",
                 "finetune.seeds=2",
                 f"finetune.seeds_by_regime={{0.02: {args.seeds}}}",
                 f"finetune.inits=[{', '.join(repr(i) for i in inits(args))}]",
@@ -141,6 +141,8 @@ def verdict_table(summary: pd.DataFrame, floor: dict[str, float]) -> tuple[str, 
     prim = summary[summary.primary]
     rows, wins = [], {}
     for (task, regime), part in prim.groupby(["task", "regime"]):
+        if not (part.init == "scratch").any():
+            continue  # a regime scratch has not reached (a partial run): no verdict
         base = part[part.init == "scratch"].iloc[0]
         sign = 1 if base.higher_is_better else -1
         for r in part[part.init != "scratch"].itertuples():
@@ -175,6 +177,7 @@ def main() -> None:
     ap.add_argument("--pretrain-batch", type=int, default=64)
     ap.add_argument("--face-method", default="pros")
     ap.add_argument("--inits", default="", help="finetune only these inits (comma-separated); default all")
+    ap.add_argument("--regimes", default="0.02, 1.0", help="label fractions (comma-separated)")
     args = ap.parse_args()
     chosen = set(args.stages.split(","))
     timing_file = args.workdir / "timings.json"
