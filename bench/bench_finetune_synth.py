@@ -113,26 +113,31 @@ def stage_settings(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
 
 def chance(work: Path, tasks: list[str]) -> dict[str, float]:
     """The primary metric of the best constant prediction fitted on the training labels (majority
-    class, per-attribute majority, mean landmarks/pose/AU/VA), on the test split: the floor a task
-    that is learned at all must clear. Recognition's floor is 0.5 (balanced verification pairs)."""
+    class, per-attribute majority, mean landmarks, AU intensities, pose and valence/arousal), on the
+    test split: the floor a task that is learned at all must clear. Recognition's floor is 0.5
+    (balanced verification pairs); a constant valence/arousal has CCC 0."""
     data = load_dataset("synthfaces", work / "synth", 8, None, 1000)
-    out = {}
+    train, n = data.train.labels, len(data.test)
+
+    def majority(labels: np.ndarray, classes: int) -> torch.Tensor:
+        return torch.nn.functional.one_hot(torch.tensor(np.bincount(labels).argmax()), classes).float()
+
+    constant = {
+        "expression": majority(train["expression"], 7),
+        "attributes": torch.tensor(train["attributes"].mean(0) > 0.5).float() * 20 - 10,
+        "landmarks": torch.tensor(train["landmarks"].mean(0)),
+        "au": torch.tensor(train["au"].mean(0)),
+        "pose": torch.tensor(train["pose"].mean(0)),
+        "valence_arousal": torch.cat(
+            [torch.tensor(train["valence_arousal"].mean(0)), majority(train["expression"], 7)]
+        ),
+    }
+    out = {"recognition": 0.5}
     for name in tasks:
-        task = make_task(name)
-        if name == "recognition":
-            out[name] = 0.5
-            continue
-        y = task.targets(data.train)
-        if name == "expression":
-            const = torch.nn.functional.one_hot(y.mode().values, 7).float()
-        elif name == "attributes":
-            const = (y.float().mean(0) > 0.5).float() * 20 - 10
-        else:
-            const = y.float().mean(0)
-        pred = const.expand(len(data.test), *const.shape).clone()
-        if name == "landmarks":
-            pred = torch.as_tensor(data.train.labels["landmarks"].mean(0)).expand(len(data.test), -1, -1)
-        out[name] = task.evaluate(pred, data.test, data)[task.primary]
+        if name in constant:
+            task = make_task(name)
+            pred = constant[name].expand(n, *constant[name].shape).clone()
+            out[name] = task.evaluate(pred, data.test, data)[task.primary]
     return out
 
 
