@@ -39,6 +39,16 @@ def _public(flat: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if not any(m in k.lower() for m in SECRET_MARKERS)}
 
 
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics MLflow can store: NaN, infinities and None (an undefined metric) are left out."""
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+
+
+def _param_values(params: dict[str, Any]) -> dict[str, str]:
+    """Parameters as MLflow stores them: secrets dropped, values as text within MLflow's length limit."""
+    return {k: str(v)[:6000] for k, v in _public(params).items()}
+
+
 class Tracker:
     """A thin handle on the active MLflow run (or on nothing, when tracking is disabled)."""
 
@@ -54,15 +64,14 @@ class Tracker:
             return
         import mlflow
 
-        clean = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
-        mlflow.log_metrics(clean, step=step)
+        mlflow.log_metrics(_finite(metrics), step=step)
 
     def log_params(self, params: dict[str, Any]) -> None:
         if not self.enabled or not params:
             return
         import mlflow
 
-        mlflow.log_params({k: str(v)[:6000] for k, v in _public(params).items()})
+        mlflow.log_params(_param_values(params))
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         if not self.enabled:
@@ -124,11 +133,10 @@ class Tracker:
         experiment = client.get_run(self.run_id).info.experiment_id
         run = client.create_run(experiment, run_name=name, tags={"mlflow.parentRunId": self.run_id, **tags})
         now = int(time.time() * 1000)
-        finite = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
         client.log_batch(
             run.info.run_id,
-            metrics=[Metric(k, v, now, 0) for k, v in finite.items()],
-            params=[Param(k, str(v)[:6000]) for k, v in _public(params).items()],
+            metrics=[Metric(k, v, now, 0) for k, v in _finite(metrics).items()],
+            params=[Param(k, v) for k, v in _param_values(params).items()],
         )
         client.set_terminated(run.info.run_id)
 

@@ -41,18 +41,17 @@ from torch import Tensor
 
 from facerep.downstream.config import FinetuneParams
 from facerep.downstream.data import Split, TaskData, normalise
-from facerep.downstream.heads import extract, pyramid_channels
+from facerep.downstream.heads import extract
 from facerep.downstream.losses import valence_arousal_loss
 from facerep.downstream.tasks import (
     Attributes,
     Expression,
-    HeadSpec,
     Landmarks,
     Recognition,
     Task,
     ValenceArousal,
 )
-from facerep.downstream.train import SEEDED_BUILD, Features, Fitted, HParams, cosine_schedule, encode
+from facerep.downstream.train import Features, Fitted, HParams, build_head, encode
 from facerep.ssl.backbones import Backbone
 
 #: `Landmarks.loss` scales its pixel-wise MSE by this; the distillation loss on heatmaps keeps the scale.
@@ -129,18 +128,10 @@ def _student(
     frozen = features is not None
     n_lab, n_unl = len(labeled), len(images) - len(labeled)
     net = init if frozen else copy.deepcopy(init)
-    channels = pyramid_channels(net, int(images.shape[-1])) if task.needs_maps else []
-    with SEEDED_BUILD:
-        torch.manual_seed(seed)
-        head = task.make_head(HeadSpec(net.feature_dim, channels, data, labeled))
+    head, optimizer, scheduler = build_head(
+        task, net, data, labeled, hp, train_backbone=not frozen, seed=seed, weight_decay=weight_decay
+    )
     student = Fitted(net, head, task, frozen)
-    groups: list[dict[str, object]] = [{"params": head.parameters(), "lr": hp.lr}]
-    if frozen:
-        net.requires_grad_(False)
-    else:
-        groups.append({"params": net.parameters(), "lr": hp.lr * hp.backbone_lr_mult})
-    optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)  # type: ignore[arg-type]
-    scheduler = cosine_schedule(optimizer, hp.steps)
     y = task.targets(labeled)
     labeled_draws = torch.Generator().manual_seed(seed)
     unlabeled_draws = torch.Generator().manual_seed(10_007 * (round_ + 1) + seed)

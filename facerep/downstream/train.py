@@ -95,6 +95,33 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim
     )
 
 
+def build_head(
+    task: Task,
+    net: Backbone,
+    data: TaskData,
+    train: Split,
+    hp: HParams,
+    *,
+    train_backbone: bool,
+    seed: int,
+    weight_decay: float,
+) -> tuple[nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """`task`'s head on `net` (drawn with `seed`), and AdamW with its cosine schedule over the head
+    and, when `train_backbone`, the backbone at `lr * backbone_lr_mult`; otherwise the backbone is
+    frozen. Shared by `fit` and the self-distilled students (facerep.downstream.distill)."""
+    channels = pyramid_channels(net, int(train.images.shape[-1])) if task.needs_maps else []
+    with SEEDED_BUILD:
+        torch.manual_seed(seed)
+        head = task.make_head(HeadSpec(net.feature_dim, channels, data, train))
+    groups: list[dict[str, object]] = [{"params": head.parameters(), "lr": hp.lr}]
+    if train_backbone:
+        groups.append({"params": net.parameters(), "lr": hp.lr * hp.backbone_lr_mult})
+    else:
+        net.requires_grad_(False)
+    optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)  # type: ignore[arg-type]
+    return head, optimizer, cosine_schedule(optimizer, hp.steps)
+
+
 def fit(
     task: Task,
     backbone: Backbone,
@@ -112,23 +139,14 @@ def fit(
 
     In linear mode `features` are `train`'s frozen features (computed here when not given).
     """
-    size = int(train.images.shape[-1])
     net = backbone if linear else copy.deepcopy(backbone)
-    channels = pyramid_channels(net, size) if task.needs_maps else []
-    with SEEDED_BUILD:
-        torch.manual_seed(seed)
-        head = task.make_head(HeadSpec(net.feature_dim, channels, data, train))
+    train_backbone = not linear and hp.backbone_lr_mult > 0
+    head, optimizer, scheduler = build_head(
+        task, net, data, train, hp, train_backbone=train_backbone, seed=seed, weight_decay=weight_decay
+    )
     model = Fitted(net, head, task, linear)
-    groups: list[dict[str, object]] = [{"params": head.parameters(), "lr": hp.lr}]
-    if linear:
-        features = features if features is not None else encode(net, train.images, task.needs_maps)
-        net.requires_grad_(False)
-    elif hp.backbone_lr_mult > 0:
-        groups.append({"params": net.parameters(), "lr": hp.lr * hp.backbone_lr_mult})
-    else:
-        net.requires_grad_(False)
-    optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)  # type: ignore[arg-type]
-    scheduler = cosine_schedule(optimizer, hp.steps)
+    if linear and features is None:
+        features = encode(net, train.images, task.needs_maps)
     y_all = task.targets(train)
     gen = torch.Generator().manual_seed(seed)
     head.train()
