@@ -262,9 +262,13 @@ class Grid:
         with self._lock:
             self._nets.pop(init, None)
 
+    def path(self, point: Point) -> Path:
+        """Where `point`'s metrics.json goes."""
+        return point_dir(self.params, point.task, point.init, point.regime) / "metrics.json"
+
     def done(self, point: Point) -> dict[str, object] | None:
         """The metrics.json of `point` when it was written with these settings."""
-        path = point_dir(self.params, point.task, point.init, point.regime) / "metrics.json"
+        path = self.path(point)
         doc = json.loads(path.read_text()) if path.is_file() else None
         return doc if doc is not None and doc.get("settings") == self.settings else None
 
@@ -277,7 +281,7 @@ class Grid:
         task = make_task(point.task, f.heatmap_sigma, f.cosface_margin, f.cosface_scale, f.heatmap_width)
         start = time.perf_counter()
         doc = run_point(self.params, task, point.init, point.regime, self.data, self.nets(point.init))
-        write_json(point_dir(self.params, point.task, point.init, point.regime) / "metrics.json", doc)
+        write_json(self.path(point), doc)
         hparams, mean, std = doc["hparams"], doc["mean"], doc["std"]
         distilled = {f"distilled_{k}": v for k, v in doc.get("mean_distilled", {}).items()}
         tracker.record_child(
@@ -318,7 +322,7 @@ def run(params: Params, tracker: Tracker) -> StageResult:
         primary = make_task(point.task).primary
         key = f"{point.task}.{init_dirname(point.init)}.{point.regime:g}.{primary}"
         result.metrics[key] = float(doc["mean"][primary])  # type: ignore[index]
-        result.outputs.append(point_dir(params, point.task, point.init, point.regime) / "metrics.json")
+        result.outputs.append(grid.path(point))
         if i + 1 == len(grid.points) or grid.points[i + 1].init != point.init:
             grid.release(point.init)
     result.metrics["finetune.points"] = float(len(result.outputs))
