@@ -29,14 +29,19 @@ BICUBIC = T.InterpolationMode.BICUBIC
 
 
 def _photometric(
-    size: int, jitter: float, gray: float, blur: float, solarize: float, flip: bool
+    size: int, jitter: float, gray: float, blur: float, solarize: float, flip: bool, hue: float | None = None
 ) -> list[object]:
-    """Colour jitter (strength `jitter`, p=0.8), grey, blur (sigma scaled to `size`), solarise."""
+    """Colour jitter (strength `jitter`, p=0.8), grey, blur (sigma scaled to `size`), solarise.
+
+    `hue` overrides SimCLR's hue jitter of 0.2 x `jitter`: on flat-coloured renders such as SynthFaces
+    a hue shift is most of what a random network sees of a view (docs/pretrain.md).
+    """
     steps: list[object] = []
     if flip:
         steps.append(T.RandomHorizontalFlip())
     if jitter > 0:
-        cj = T.ColorJitter(0.8 * jitter, 0.8 * jitter, 0.4 * jitter, 0.2 * jitter)
+        hue_shift = 0.2 * jitter if hue is None else hue
+        cj = T.ColorJitter(0.8 * jitter, 0.8 * jitter, 0.4 * jitter, hue_shift)
         steps.append(T.RandomApply([cj], p=0.8))
     if gray > 0:
         steps.append(T.RandomGrayscale(p=gray))
@@ -71,6 +76,7 @@ class MultiCropTransform:
         blur: Sequence[float] = (0.5,),
         solarize: Sequence[float] = (0.0,),
         box_jitter: float = 0.1,
+        hue: float | None = None,
     ) -> None:
         self.global_count = global_count
         self.local_count = local_count
@@ -84,12 +90,14 @@ class MultiCropTransform:
             T.Compose(
                 [
                     T.RandomResizedCrop(global_size, scale=global_scale, interpolation=BICUBIC),
-                    *_photometric(global_size, jitter, gray, prob(blur, i), prob(solarize, i), flip),
+                    *_photometric(global_size, jitter, gray, prob(blur, i), prob(solarize, i), flip, hue),
                 ]
             )
             for i in range(global_count)
         ]
-        local_photo = _photometric(local_size, jitter, gray, prob(blur, 99), prob(solarize, 99), flip)
+        local_photo = _photometric(
+            local_size, jitter, gray, prob(blur, 99), prob(solarize, 99), flip, hue
+        )
         self.local_random = T.Compose(
             [T.RandomResizedCrop(local_size, scale=local_scale, interpolation=BICUBIC), *local_photo]
         )

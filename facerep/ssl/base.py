@@ -79,6 +79,7 @@ class Method(nn.Module):
             gray=c.gray,
             blur=c.blur,
             solarize=c.solarize,
+            hue=c.hue,
         )
 
     @property

@@ -26,6 +26,7 @@ class CropParams(StrictModel):
     local_scale: tuple[float, float] = (0.05, 0.14)
     flip: bool = False
     jitter: float = Field(1.0, ge=0)
+    hue: float | None = Field(None, ge=0, le=0.5)  # None: SimCLR's 0.2 x jitter
     gray: float = Field(0.2, ge=0, le=1)
     blur: list[float] = Field(default_factory=lambda: [0.5])
     solarize: list[float] = Field(default_factory=lambda: [0.0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import io
 import json
 import tarfile
@@ -13,7 +14,7 @@ import torch
 from PIL import Image
 
 from facerep.errors import InputError
-from facerep.ssl.augment import MultiCropTransform
+from facerep.ssl.augment import IMAGENET_MEAN, IMAGENET_STD, MultiCropTransform
 from facerep.ssl.backbones import build_backbone, load_backbone, save_backbone
 from facerep.ssl.data import ResumableBatchSampler, TarShardSource, ViewsDataset, build_source
 
@@ -85,3 +86,23 @@ def test_tar_shards_give_images_and_curated_local_boxes(tmp_path: Path) -> None:
     assert [tuple(v.shape) for v in views] == [(3, 64, 64), (3, 32, 32), (3, 32, 32)]
     with pytest.raises(InputError, match=r"no \*\.tar shards"):
         TarShardSource(tmp_path / "empty")
+
+
+def test_hue_zero_keeps_the_hue_that_the_default_jitter_shifts() -> None:
+    """`crops.hue`: brightness, contrast and saturation jitter leave the hue of a red patch where it is,
+    while SimCLR's hue jitter of 0.2 moves it by up to a fifth of the colour circle."""
+    img = Image.new("RGB", (32, 32), (200, 40, 40))
+    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+
+    def hue_shifts(hue: float | None) -> list[float]:
+        t = MultiCropTransform(32, 1, 16, 0, (1.0, 1.0), flip=False, gray=0.0, blur=(0.0,), hue=hue)
+        shifts = []
+        for _ in range(60):
+            rgb = (t(img)[0].mean(dim=(1, 2)) * std + mean).clamp(0, 1).tolist()
+            h = colorsys.rgb_to_hsv(*rgb)[0]
+            shifts.append(min(h, 1 - h))
+        return shifts
+
+    torch.manual_seed(0)
+    assert max(hue_shifts(0.0)) < 0.01
+    assert max(hue_shifts(None)) > 0.1
