@@ -5,7 +5,7 @@ One command, run outside CI (docs/finetune.md, "The finding benchmark"):
     .venv/bin/python bench/bench_finetune_synth.py --workdir /tmp/facerep_bench_fewshot
 
 1. `facerep synth`: 10,000 face-centred SynthFaces crops at 96 px (500 people), the 80/20 split.
-2. `facerep pretrain`: SwAV (Bulat et al.) and one face method (PCL by default) on the 8,000
+2. `facerep pretrain`: SwAV (Bulat et al.) and one face method (ProS by default) on the 8,000
    training faces, without labels, on `resnet18_half` (a ResNet-18 at half width with the
    stride-4 stem), with the views of `views` (grey, no hue shift, at least half the face, no flip:
    flip would erase the sign of yaw and roll, ../shared/SSL_TRIAL.md) and CPU-sized optimisers.
@@ -92,7 +92,8 @@ def swav_recipe(args: argparse.Namespace) -> list[str]:
 
 def face_recipe(args: argparse.Namespace) -> list[str]:
     """The face method on a CPU: the shared views and AdamW at 4e-3 per 256 images (1e-3 at batch
-    64; PCL's paper rate of 1e-4 and ProS's 1e-3 are for hundreds of epochs). ProS adds two 64 px
+    64; ProS's 1e-3 and PCL's 1e-4 are for tens to hundreds of epochs; PCL runs at 7 s a step here, too
+    slow for the budget). ProS adds two 64 px
     local views of 30-70% of the face (the face parts its retrieval keeps, 3.1, rather than DINO's
     small patches), teacher temperature 0.04 and momentum 0.99: a 20-epoch recipe's 0.025 and 0.996
     barely move a teacher in a few hundred steps."""
@@ -225,9 +226,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5, help="seeds at 2%% (100%%: 2)")
     ap.add_argument("--steps", type=int, default=100, help="training steps at 2%%")
     ap.add_argument("--steps-full", type=int, default=200, help="training steps at 100%%")
-    ap.add_argument("--pretrain-steps", type=int, default=400)
+    ap.add_argument("--pretrain-steps", type=int, default=1000)
     ap.add_argument("--pretrain-batch", type=int, default=64)
-    ap.add_argument("--face-method", default="pcl")
+    ap.add_argument("--face-method", default="pros")
     ap.add_argument("--jitter", type=float, default=0.4, help="brightness/contrast jitter strength")
     ap.add_argument("--min-scale", type=float, default=0.5, help="smallest global view (face fraction)")
     ap.add_argument("--probe", action="store_true", help="probe pre-trained backbones frozen instead")
