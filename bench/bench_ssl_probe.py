@@ -12,8 +12,8 @@ A randomly initialised network of the same architecture is the baseline measured
 a pre-training that does not beat it has not learned what the face tasks read, and fine-tuning from
 it is unlikely to beat scratch.
 
-    .venv/bin/python bench/bench_ssl_probe.py --synth /tmp/facerep_bench_finetune/synth \
-        swav=/tmp/facerep_bench_finetune/models/pretrain/swav/backbone.pt
+    .venv/bin/python bench/bench_ssl_probe.py                # the few-shot benchmark's backbones
+    .venv/bin/python bench/bench_ssl_probe.py swav=path/to/backbone.pt --workdir /tmp/facerep_bench_fewshot
 
 The table goes to stdout and `bench/results/ssl_probe.md`.
 """
@@ -63,7 +63,7 @@ def ridge_r2(
 
 
 def column(labels: dict, key: str, which: str | int | None) -> torch.Tensor:
-    values = torch.as_tensor(labels[key])
+    values = torch.tensor(labels[key])  # a copy: the label arrays are read-only views
     if which is None:
         return values
     index = ATTRIBUTES.index(which) if isinstance(which, str) else which
@@ -87,8 +87,15 @@ def probe(net: torch.nn.Module, data, k: int, alpha: float) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("backbones", nargs="*", help="name=path/to/backbone.pt")
-    ap.add_argument("--synth", type=Path, default=Path("/tmp/facerep_bench_finetune/synth"))
+    ap.add_argument(
+        "backbones", nargs="*", help="name=path/to/backbone.pt (default: <workdir>/models/pretrain/*)"
+    )
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("/tmp/facerep_bench_fewshot"),
+        help="bench_finetune_synth.py's work folder: its SynthFaces (synth/) and backbones",
+    )
     ap.add_argument("--arch", default="resnet18_half", help="architecture of the random baseline")
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--train", type=int, default=3000)
@@ -103,7 +110,10 @@ def main() -> None:
         if not sep or not Path(path).is_file():
             raise InputError(f"{item!r}: expected name=path/to/backbone.pt of an existing file")
         named.append((name, path))
-    data = load_dataset("synthfaces", args.synth, args.size, args.train, args.test)
+    if not args.backbones:
+        found = sorted((args.workdir / "models" / "pretrain").glob("*/backbone.pt"))
+        named = [(f"pretrain:{p.parent.name}", str(p)) for p in found]
+    data = load_dataset("synthfaces", args.workdir / "synth", args.size, args.train, args.test)
     rows = []
     for seed in range(args.seeds):
         torch.manual_seed(seed)
@@ -112,6 +122,8 @@ def main() -> None:
         )
     for name, path in named:
         rows.append((name, probe(load_backbone(path), data, args.k, args.alpha)))
+    if not rows:
+        raise InputError(f"nothing to probe: no --seeds and no backbone under {args.workdir}/models/pretrain")
     cols = list(rows[0][1])
     lines = [
         "## ssl_probe: frozen pre-trained features against random ones (SynthFaces)\n",

@@ -18,6 +18,7 @@ ORDER = [
     "shards",
     "pretrain",
     "face_methods",
+    "ssl_probe",
     "finetune",
 ]
 
