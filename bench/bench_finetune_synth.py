@@ -5,8 +5,8 @@ One command, run outside CI (docs/finetune.md, "The finding benchmark"):
     .venv/bin/python bench/bench_finetune_synth.py --workdir /tmp/facerep_bench_fewshot
 
 1. `facerep synth`: 10,000 face-centred SynthFaces crops at 96 px (500 people), the 80/20 split.
-2. `facerep pretrain`: SwAV (Bulat et al.) and one face method (ProS by default) on the 8,000
-   training faces, without labels, on `resnet18_half` (a ResNet-18 at half width with the
+2. `facerep pretrain`: SwAV (Bulat et al., 1,000 steps) and one face method (SimFLE by default, 800
+   steps) on the 8,000 training faces, without labels, on `resnet18_half` (a ResNet-18 at half width with the
    stride-4 stem), with the views of `views` (grey, no hue shift, at least half the face, no flip:
    flip would erase the sign of yaw and roll, ../shared/SSL_TRIAL.md) and CPU-sized optimisers.
 3. `facerep finetune`: every task at 2% (5 seeds) and 100% (2 seeds), every init trained end to end
@@ -91,13 +91,18 @@ def swav_recipe(args: argparse.Namespace) -> list[str]:
 
 
 def face_recipe(args: argparse.Namespace) -> list[str]:
-    """The face method on a CPU: the shared views and AdamW at 4e-3 per 256 images (1e-3 at batch
-    64; ProS's 1e-3 and PCL's 1e-4 are for tens to hundreds of epochs; PCL runs at 7 s a step here, too
-    slow for the budget). ProS adds two 64 px
-    local views of 30-70% of the face (the face parts its retrieval keeps, 3.1, rather than DINO's
-    small patches), teacher temperature 0.04 and momentum 0.99: a 20-epoch recipe's 0.025 and 0.996
-    barely move a teacher in a few hundred steps."""
+    """The face method on a CPU, with the shared views. SimFLE (the default): the paper's SGD at 1.0
+    per 256 images rather than 0.05 (0.25 at batch 64: 0.05 is for 100 epochs of batch 256) and
+    target momentum 0.99 rather than 0.996, which barely moves a target in 800 steps. The others:
+    AdamW at 4e-3 per 256 images (ProS's 1e-3 and PCL's 1e-4 are for tens to hundreds of epochs; PCL
+    runs at 7 s a step here, too slow for the budget); ProS adds two 64 px local views of 30-70% of
+    the face (the face parts its retrieval keeps, 3.1, rather than DINO's small patches), teacher
+    temperature 0.04 and momentum 0.99. bench/bench_ssl_probe.py measured why SimFLE: in 300 steps
+    its frozen features read glasses, beard, AU and valence better than a random network's, where
+    ProS's and FRA's EMA teachers read every label worse (docs/pretrain.md)."""
     m = args.face_method
+    if m == "simfle":
+        return [*views(m, args), "pretrain.simfle.optim.base_lr=1.0", "pretrain.simfle.momentum=0.99"]
     out = [*views(m, args), f"pretrain.{m}.optim.base_lr=4e-3"]
     if m == "pros":
         out += [
@@ -116,10 +121,12 @@ def stage_settings(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
         "pretrain.backbone=resnet18_half",
         "pretrain.data.size=96",
         f"pretrain.batch_size={args.pretrain_batch}",
-        f"pretrain.max_steps={args.pretrain_steps}",
         "pretrain.checkpoint_every=100",
     ]
-    methods = [("swav", swav_recipe(args)), (args.face_method, face_recipe(args))]
+    methods = [
+        ("swav", [f"pretrain.max_steps={args.pretrain_steps}", *swav_recipe(args)]),
+        (args.face_method, [f"pretrain.max_steps={args.face_steps}", *face_recipe(args)]),
+    ]
     out: list[tuple[str, list[str]]] = [
         (
             "synth",
@@ -244,7 +251,8 @@ def main() -> None:
     ap.add_argument("--steps-full", type=int, default=200, help="training steps at 100%%")
     ap.add_argument("--pretrain-steps", type=int, default=1000)
     ap.add_argument("--pretrain-batch", type=int, default=64)
-    ap.add_argument("--face-method", default="pros")
+    ap.add_argument("--face-steps", type=int, default=800, help="pre-training steps of the face method")
+    ap.add_argument("--face-method", default="simfle")
     ap.add_argument("--jitter", type=float, default=0.4, help="brightness/contrast jitter strength")
     ap.add_argument("--min-scale", type=float, default=0.5, help="smallest global view (face fraction)")
     ap.add_argument("--probe", action="store_true", help="probe pre-trained backbones frozen instead")
@@ -278,14 +286,14 @@ def main() -> None:
     holds = swav_wins >= 5 and face_wins >= 5 and kept.get("pretrain:swav") == swav_wins
     holds = holds and kept.get(face) == face_wins
     total = sum(timings.values())
+    mode = "pre-trained backbones probed frozen" if args.probe else "every init trained end to end"
     lines = [
         "## finetune: the few-shot finding on SynthFaces (issue 8, point 7)\n",
         f"`python bench/bench_finetune_synth.py`: {args.faces} SynthFaces face crops at 96 px "
         f"({args.faces // 20} people, 80/20 split), `resnet18_half`; SwAV and {args.face_method} "
-        f"pre-trained for {args.pretrain_steps} steps of {args.pretrain_batch} images on the training "
-        f"faces; {'pre-trained backbones probed frozen' if args.probe else 'every init trained end to end'}; "
-        f"{args.seeds} seeds "
-        f"at 2% ({args.steps} steps), 2 at 100% ({args.steps_full} steps); AdamW, learning rate 1e-2, "
+        f"pre-trained for {args.pretrain_steps} and {args.face_steps} steps of {args.pretrain_batch} images "
+        f"on the training faces; {mode}; {args.seeds} seeds at 2% ({args.steps} steps), "
+        f"2 at 100% ({args.steps_full} steps); AdamW, learning rate 1e-2, "
         "batch 32. 2 CPU cores, no GPU.\n",
         f"Wall time: **{total:.1f} min** (budget {args.minutes:g}): "
         + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
