@@ -14,7 +14,8 @@ One command, run outside CI (docs/finetune.md, "The finding benchmark"):
    is a fixed 1e-2 (AdamW, backbone multiplier 1) for every point rather than searched: at 2% the
    validation part holds 32 faces, and a pick on so few is as noisy as the effect
    (../shared/SSL_TRIAL.md).
-4. `facerep report`, then `bench/results/finetune.md`: per task and regime each pre-trained init
+4. `facerep report`, then `bench/results/finetune.md` (`finetune_<method>.md` for another
+   `--face-method`): per task and regime each pre-trained init
    against scratch with the 2-std verdict, chance (the best constant predictor) beside scratch at
    100% (is every task learned?), whether the finding holds (each pre-trained init beats scratch at
    2% by more than two standard deviations on at least 5 of the 7 tasks), and the wall time of each
@@ -286,9 +287,10 @@ def main() -> None:
     holds = swav_wins >= 5 and face_wins >= 5 and kept.get("pretrain:swav") == swav_wins
     holds = holds and kept.get(face) == face_wins
     total = sum(timings.values())
+    name = "finetune" if args.face_method == "simfle" else f"finetune_{args.face_method}"
     mode = "pre-trained backbones probed frozen" if args.probe else "every init trained end to end"
     lines = [
-        "## finetune: the few-shot finding on SynthFaces (issue 8, point 7)\n",
+        f"## {name}: the few-shot finding on SynthFaces, SwAV and {args.face_method} (issue 8, point 7)\n",
         f"`python bench/bench_finetune_synth.py`: {args.faces} SynthFaces face crops at 96 px "
         f"({args.faces // 20} people, 80/20 split), `resnet18_half`; SwAV and {args.face_method} "
         f"pre-trained for {args.pretrain_steps} and {args.face_steps} steps of {args.pretrain_batch} images "
@@ -302,10 +304,13 @@ def main() -> None:
         f"{args.face_method} {face_wins} of 7 ({', '.join(sorted(best)) or 'none'} for the best). "
         f"Of the tasks won at 2%, the gap is smaller at 100% on {kept.get('pretrain:swav', 0)} for SwAV "
         f"and {kept.get(face, 0)} for {args.face_method}. The finding (both win at least 5 of 7 at 2%, "
-        f"every won gap shrinking at 100%) **{'holds' if holds else 'does not hold'}** in this run.\n",
+        f"every won gap shrinking at 100%) **{'holds' if holds else 'does not hold'}** in this run. "
+        f"At 100% each run sees {args.steps_full * 32} images, about "
+        f"{args.steps_full * 32 / (args.faces * 0.8):.1f} passes over the {int(args.faces * 0.8)} "
+        "training faces.\n",
         table,
     ]
-    out = ROOT / "bench" / "results" / "finetune.md"
+    out = ROOT / "bench" / "results" / f"{name}.md"
     out.write_text("\n".join(lines))
     print(out.read_text())
 

@@ -20,6 +20,7 @@ ORDER = [
     "face_methods",
     "ssl_probe",
     "finetune",
+    "finetune_pros",
 ]
 
 HEADER = """# facerep benchmarks
