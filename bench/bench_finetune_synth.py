@@ -150,7 +150,7 @@ def stage_settings(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
                 "finetune.backbone=resnet18_half",
                 "finetune.image_size=96",
                 f"finetune.regimes=[{args.regimes}]",
-                "finetune.seeds=2",
+                f"finetune.seeds={args.seeds_full}",
                 f"finetune.seeds_by_regime={{0.02: {args.seeds}}}",
                 f"finetune.inits=[{', '.join(repr(i) for i in inits(args))}]",
                 "finetune.max_train=null",
@@ -247,7 +247,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/facerep_bench_fewshot"))
     ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of the steps")
     ap.add_argument("--faces", type=int, default=10000)
-    ap.add_argument("--seeds", type=int, default=5, help="seeds at 2%% (100%%: 2)")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds at 2%%")
+    ap.add_argument("--seeds-full", type=int, default=2, help="seeds at the other regimes")
     ap.add_argument("--steps", type=int, default=100, help="training steps at 2%%")
     ap.add_argument("--steps-full", type=int, default=200, help="training steps at 100%%")
     ap.add_argument("--pretrain-steps", type=int, default=1000)
@@ -295,7 +296,7 @@ def main() -> None:
         f"({args.faces // 20} people, 80/20 split), `resnet18_half`; SwAV and {args.face_method} "
         f"pre-trained for {args.pretrain_steps} and {args.face_steps} steps of {args.pretrain_batch} images "
         f"on the training faces; {mode}; {args.seeds} seeds at 2% ({args.steps} steps), "
-        f"2 at 100% ({args.steps_full} steps); AdamW, learning rate 1e-2, "
+        f"{args.seeds_full} at 100% ({args.steps_full} steps); AdamW, learning rate 1e-2, "
         "batch 32. 2 CPU cores, no GPU.\n",
         f"Wall time: **{total:.1f} min** (budget {args.minutes:g}): "
         + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
