@@ -288,6 +288,7 @@ def main() -> None:
     holds = swav_wins >= 5 and face_wins >= 5 and kept.get("pretrain:swav") == swav_wins
     holds = holds and kept.get(face) == face_wins
     total = sum(timings.values())
+    n_full = int(summary[summary.regime == summary.regime.max()].subset_size.max())
     name = "finetune" if args.face_method == "simfle" else f"finetune_{args.face_method}"
     mode = "pre-trained backbones probed frozen" if args.probe else "every init trained end to end"
     lines = [
@@ -306,9 +307,8 @@ def main() -> None:
         f"Of the tasks won at 2%, the gap is smaller at 100% on {kept.get('pretrain:swav', 0)} for SwAV "
         f"and {kept.get(face, 0)} for {args.face_method}. The finding (both win at least 5 of 7 at 2%, "
         f"every won gap shrinking at 100%) **{'holds' if holds else 'does not hold'}** in this run. "
-        f"At 100% each run sees {args.steps_full * 32} images, about "
-        f"{args.steps_full * 32 / (args.faces * 0.8):.1f} passes over the {int(args.faces * 0.8)} "
-        "training faces.\n",
+        f"At 100% each run sees {args.steps_full * 32} images, {args.steps_full * 32 / n_full:.1f} "
+        f"passes over the {n_full} training faces.\n",
         table,
     ]
     out = ROOT / "bench" / "results" / f"{name}.md"
