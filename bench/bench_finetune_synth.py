@@ -147,6 +147,7 @@ def stage_settings(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
             "finetune",
             [
                 "finetune.mode=finetune",
+                *([f"finetune.tasks=[{args.tasks}]"] if args.tasks else []),
                 "finetune.backbone=resnet18_half",
                 "finetune.image_size=96",
                 f"finetune.regimes=[{args.regimes}]",
@@ -259,6 +260,7 @@ def main() -> None:
     ap.add_argument("--min-scale", type=float, default=0.5, help="smallest global view (face fraction)")
     ap.add_argument("--probe", action="store_true", help="probe pre-trained backbones frozen instead")
     ap.add_argument("--inits", default="", help="finetune only these inits (comma-separated); default all")
+    ap.add_argument("--tasks", default="", help="finetune only these tasks (comma-separated); default all")
     ap.add_argument("--regimes", default="0.02, 1.0", help="label fractions (comma-separated)")
     args = ap.parse_args()
     chosen = set(args.stages.split(","))
