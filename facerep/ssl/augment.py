@@ -95,9 +95,7 @@ class MultiCropTransform:
             )
             for i in range(global_count)
         ]
-        local_photo = _photometric(
-            local_size, jitter, gray, prob(blur, 99), prob(solarize, 99), flip, hue
-        )
+        local_photo = _photometric(local_size, jitter, gray, prob(blur, 99), prob(solarize, 99), flip, hue)
         self.local_random = T.Compose(
             [T.RandomResizedCrop(local_size, scale=local_scale, interpolation=BICUBIC), *local_photo]
         )
