@@ -145,12 +145,14 @@ class Method(nn.Module):
 
     @torch.no_grad()
     def update_teachers(self, momentum: float) -> None:
+        """EMA of the parameters only. A teacher's buffers (batch-norm running statistics) are its
+        own, gathered by its forward passes in train mode on the views it sees, as in DINO and
+        lightly's `update_momentum`: ProS's student sees only local views, and copying its statistics
+        would give the exported teacher those of face parts at a smaller size."""
         for online_name, teacher_name in self._teacher_pairs:
             online, teacher = getattr(self, online_name), getattr(self, teacher_name)
             for po, pt in zip(online.parameters(), teacher.parameters(), strict=True):
                 pt.mul_(momentum).add_(po.detach(), alpha=1 - momentum)
-            for bo, bt in zip(online.buffers(), teacher.buffers(), strict=True):
-                bt.copy_(bo)
 
     # ----- hooks ---------------------------------------------------------------------------
     def on_before_optimizer_step(self, step: int) -> None:

@@ -79,3 +79,18 @@ def test_pretrain_stage_logs_components_and_exports_a_reloadable_backbone(
     for name in ["loss", *(f"loss_{c}" for c in COMPONENTS[method])]:
         history = client.get_metric_history(run.info.run_id, name)
         assert [m.step for m in history] == [1, 2], name
+
+
+def test_pros_teacher_keeps_batchnorm_statistics_of_its_own_views(tmp_path: Path, synth_root: Path) -> None:
+    """The EMA moves parameters only: the teacher's running statistics come from the global views it
+    sees, not from the student's smaller local views (copied, they would mis-normalise every face the
+    exported teacher embeds)."""
+    engine = _engine(tmp_path, synth_root, "pros", "bn", 2)
+    engine.fit()
+    method = engine.method
+    pairs = zip(method.backbone.modules(), method.teacher_backbone.modules(), strict=True)
+    norms = [(s, t) for s, t in pairs if isinstance(s, torch.nn.BatchNorm2d)]
+    assert norms
+    for student, teacher in norms:
+        assert int(teacher.num_batches_tracked) == 2  # two teacher forwards, one per step
+        assert not torch.allclose(student.running_mean, teacher.running_mean)
