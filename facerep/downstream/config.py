@@ -30,6 +30,13 @@ class SearchParams(StrictModel):
         min_length=1,
         description="0 freezes the backbone (a linear probe on cached features); scratch skips 0",
     )
+    scratch_backbone_lr_mult: list[float] | None = Field(
+        None,
+        min_length=1,
+        description="multipliers of scratch backbones; null: the positive ones of backbone_lr_mult (1 when "
+        "none). A multiplier below 1 keeps pre-trained weights near what they learned; a random backbone "
+        "has nothing to keep",
+    )
     budget: int = Field(8, ge=1, description="most grid points tried per (task, dataset, init, regime)")
     method: Literal["grid", "optuna"] = "grid"
     val_fraction: float = Field(0.2, gt=0, lt=1, description="part of the training subset held out")

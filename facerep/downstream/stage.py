@@ -103,12 +103,13 @@ def search_space(params: Params, init: str, regime: float) -> tuple[list[float],
 
     A linear probe freezes every backbone (multiplier 0). In `finetune` mode a multiplier of 0 is a
     probe of that init's frozen features, which a scratch backbone never gets: its random weights
-    are the thing it has to learn, so scratch keeps the positive multipliers (1 when none is given).
+    are the thing it has to learn, so scratch keeps the positive multipliers (1 when none is given),
+    or `search.scratch_backbone_lr_mult` when set.
     """
     f = params.finetune
     mults = [0.0] if f.mode == "linear" else list(f.search.backbone_lr_mult)
     if init == "scratch" and f.mode == "finetune":
-        mults = [m for m in mults if m > 0] or [1.0]
+        mults = [m for m in f.search.scratch_backbone_lr_mult or mults if m > 0] or [1.0]
     steps = f.search.steps_by_regime.get(regime, f.search.steps)
     return mults, list(steps), f.seeds_by_regime.get(regime, f.seeds)
 

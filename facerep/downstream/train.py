@@ -139,7 +139,7 @@ def fit(
 
     In linear mode `features` are `train`'s frozen features (computed here when not given).
     """
-    net = backbone if linear else copy.deepcopy(backbone)
+    net = backbone if linear else copy.deepcopy(backbone).to(memory_format=torch.channels_last)
     train_backbone = not linear and hp.backbone_lr_mult > 0
     head, optimizer, scheduler = build_head(
         task, net, data, train, hp, train_backbone=train_backbone, seed=seed, weight_decay=weight_decay
