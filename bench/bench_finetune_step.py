@@ -58,7 +58,14 @@ def main() -> None:
             torch.manual_seed(0)
             net = build_backbone("resnet18_half").to(memory_format=layout)
             head, opt, _ = build_head(
-                task, net, data, split, HParams(1e-2, 100, 1.0), train_backbone=True, seed=0, weight_decay=1e-4
+                task,
+                net,
+                data,
+                split,
+                HParams(1e-2, 100, 1.0),
+                train_backbone=True,
+                seed=0,
+                weight_decay=1e-4,
             )
             x = normalise(split.images).contiguous(memory_format=layout)
             models[name] = (net, head, opt, x)

@@ -19,6 +19,7 @@ ORDER = [
     "pretrain",
     "face_methods",
     "ssl_probe",
+    "finetune_step",
     "finetune",
     "finetune_pros",
 ]

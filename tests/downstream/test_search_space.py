@@ -27,6 +27,18 @@ def test_scratch_never_freezes_and_regimes_override_steps_and_seeds(tmp_path, sy
     assert search_space(linear, "scratch", 0.1)[0] == [0.0]
 
 
+def test_scratch_can_train_its_backbone_at_its_own_multiplier(tmp_path, synth_root):
+    sets = ["finetune.mode=finetune", "finetune.search.backbone_lr_mult=[0.1]"]
+    own = small_params(tmp_path, synth_root, *sets, "finetune.search.scratch_backbone_lr_mult=[1.0, 0.0]")
+    assert search_space(own, "scratch", 0.02)[0] == [1.0]  # 0 would freeze a random backbone
+    assert search_space(own, "pretrain:swav", 0.02)[0] == [0.1]
+    assert search_space(small_params(tmp_path, synth_root, *sets), "scratch", 0.02)[0] == [0.1]
+    linear = small_params(
+        tmp_path, synth_root, "finetune.mode=linear", "finetune.search.scratch_backbone_lr_mult=[1]"
+    )
+    assert search_space(linear, "scratch", 0.02)[0] == [0.0]
+
+
 def test_multiplier_zero_is_the_linear_probe_and_scratch_trains(tmp_path, synth_root):
     torch.manual_seed(3)
     save_backbone(
