@@ -109,7 +109,8 @@ def search_space(params: Params, init: str, regime: float) -> tuple[list[float],
     f = params.finetune
     mults = [0.0] if f.mode == "linear" else list(f.search.backbone_lr_mult)
     if init == "scratch" and f.mode == "finetune":
-        mults = [m for m in f.search.scratch_backbone_lr_mult or mults if m > 0] or [1.0]
+        candidates = f.search.scratch_backbone_lr_mult or mults
+        mults = [m for m in candidates if m > 0] or [1.0]
     steps = f.search.steps_by_regime.get(regime, f.search.steps)
     return mults, list(steps), f.seeds_by_regime.get(regime, f.seeds)
 
