@@ -34,8 +34,8 @@ class SearchParams(StrictModel):
         None,
         min_length=1,
         description="multipliers of scratch backbones; null: the positive ones of backbone_lr_mult (1 when "
-        "none). A multiplier below 1 keeps pre-trained weights near what they learned; a random backbone "
-        "has nothing to keep",
+        "none). A multiplier below 1 keeps pre-trained weights near what they learned; with few labels it "
+        "also steadies a random backbone (on SynthFaces at 2%, scratch does better at 0.3 than at 1)",
     )
     budget: int = Field(8, ge=1, description="most grid points tried per (task, dataset, init, regime)")
     method: Literal["grid", "optuna"] = "grid"
