@@ -267,7 +267,8 @@ def shrinking(summary: pd.DataFrame) -> dict[str, set[str]]:
 def speed(timings: dict[str, float], args: argparse.Namespace) -> str:
     """The machine's speed, read off SwAV's pre-training step (the same work in every run at the same
     `--pretrain-batch`): this 2-core machine's speed varies by a quarter between sessions, so a wall
-    time is read against it (0.68 s a step on 2026-11-23, 0.85 s on 2026-11-29)."""
+    time is read against it (0.68 s a step on 2026-11-23, 0.85-1.00 s on 2026-11-29, 1.02 s on
+    2026-11-30)."""
     minutes = timings.get("pretrain swav")
     if not minutes:
         return ""
