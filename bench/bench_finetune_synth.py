@@ -264,6 +264,18 @@ def shrinking(summary: pd.DataFrame) -> dict[str, set[str]]:
     return out
 
 
+def multipliers(summary: pd.DataFrame) -> str:
+    """The backbone learning-rate multipliers the results were trained with, read from the summary
+    rather than from this invocation's flags, so a `--stages report` rerun on an older workdir
+    describes that workdir's runs."""
+
+    def mults(rows: pd.DataFrame) -> str:
+        return "/".join(f"x{m:g}" for m in sorted(rows.backbone_lr_mult.unique()))
+
+    scratch = summary.init == "scratch"
+    return f"pre-trained backbones at {mults(summary[~scratch])}, scratch's at {mults(summary[scratch])}"
+
+
 def speed(timings: dict[str, float], args: argparse.Namespace) -> str:
     """The machine's speed, read off SwAV's pre-training step (the same work in every run at the same
     `--pretrain-batch`): this 2-core machine's speed varies by a quarter between sessions, so a wall
@@ -335,8 +347,8 @@ def main() -> None:
         f"({args.faces // 20} people, 80/20 split), `resnet18_half`; SwAV and {args.face_method} "
         f"pre-trained for {args.pretrain_steps} and {args.face_steps} steps of {args.pretrain_batch} images "
         f"on the training faces; {mode}; {args.seeds} seeds at 2% ({args.steps} steps), "
-        f"{args.seeds_full} at 100% ({args.steps_full} steps); AdamW, learning rate 1e-2 (pre-trained "
-        f"backbones at x{args.backbone_mult:g}, scratch's at x{args.scratch_mult:g}), "
+        f"{args.seeds_full} at 100% ({args.steps_full} steps); AdamW, learning rate 1e-2 "
+        f"({multipliers(summary)}), "
         f"batch {BATCH}. 2 CPU cores, no GPU.\n",
         f"Wall time: **{total:.1f} min** (budget {args.minutes:g}): "
         + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
