@@ -170,6 +170,9 @@ class ProsParams(MethodParams):
     Paper: ViT-S/16 (`pretrain.backbone=vit_s16`), 224 px global and 96 px local views, 20 epochs at
     batch 256 with AdamW (weight decay 0.04), lr 2e-4 warmed over 2 epochs to 1e-3, cosine to 1e-6.
     The crop counts and scales are DINO's (the paper cites DINO's multi-crop without numbers).
+    `teacher_target="sinkhorn"` replaces eq. 1's sharpened teacher softmax by Sinkhorn-Knopp codes
+    (epsilon = `teacher_temperature`, as DINOv2's teacher centring), a deviation from the paper for
+    short runs; `facerep.ssl.methods.pros` says why.
     """
 
     crops: CropParams = Field(default_factory=dino_crops)
@@ -189,6 +192,9 @@ class ProsParams(MethodParams):
     hidden_dim: int = Field(2048, gt=0)
     teacher_temperature: float = Field(0.025, gt=0)
     student_temperature: float = Field(0.1, gt=0)
+    teacher_target: Literal["softmax", "sinkhorn"] = "softmax"
+    projector_bn: bool = False
+    sinkhorn_iters: int = Field(3, ge=1)
     entropy_weight: float = Field(1.0, ge=0)
     momentum: float = Field(0.996, ge=0, le=1)
     momentum_end: float = Field(1.0, ge=0, le=1)

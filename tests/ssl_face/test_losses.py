@@ -35,7 +35,7 @@ def test_pros_cross_entropy_and_entropy_match_a_hand_computation() -> None:
     g = torch.Generator().manual_seed(1)
     students = [torch.rand(3, 5, generator=g) * 2 - 1 for _ in range(2)]
     teachers = [torch.rand(3, 5, generator=g) * 2 - 1 for _ in range(2)]
-    ce, me = pros.pros_loss(students, teachers, 0.1, 0.025)
+    ce, me = pros.pros_loss(students, [pros.prototype_distribution(t, 0.025) for t in teachers], 0.1)
     s = [_softmax(x.numpy() / 0.1) for x in students]
     t = [_softmax(x.numpy() / 0.025) for x in teachers]
     terms = []
@@ -49,7 +49,7 @@ def test_pros_cross_entropy_and_entropy_match_a_hand_computation() -> None:
 
 def test_pros_entropy_is_maximal_for_uniform_students() -> None:
     flat = [torch.zeros(4, 16)]
-    _, me = pros.pros_loss(flat, [torch.randn(4, 16)], 0.1, 0.025)
+    _, me = pros.pros_loss(flat, [torch.randn(4, 16).softmax(dim=1)], 0.1)
     assert me.item() == pytest.approx(math.log(16), rel=1e-6)
 
 

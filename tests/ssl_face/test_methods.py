@@ -94,3 +94,28 @@ def test_pros_teacher_keeps_batchnorm_statistics_of_its_own_views(tmp_path: Path
     for student, teacher in norms:
         assert int(teacher.num_batches_tracked) == 2  # two teacher forwards, one per step
         assert not torch.allclose(student.running_mean, teacher.running_mean)
+
+
+def test_pros_sinkhorn_targets_spread_a_collapsed_batch_over_the_prototypes(
+    tmp_path: Path, synth_root: Path
+) -> None:
+    """With `teacher_target=sinkhorn` the teacher's targets are balanced codes: scores on which every
+    face prefers the same prototype give a softmax target that names that prototype for all of them,
+    and codes that give each prototype an equal share of the batch (B/K); the run trains and resumes."""
+    sets = ["pretrain.pros.teacher_target=sinkhorn", "pretrain.pros.teacher_temperature=0.05"]
+    engine = _engine(tmp_path, synth_root, "pros", "sk", 2, *sets)
+    scores = torch.full((64, 64), -0.5) + 0.01 * torch.randn(
+        64, 64, generator=torch.Generator().manual_seed(0)
+    )
+    scores[:, 7] = 0.9
+    codes = engine.method.teacher_targets(scores)
+    torch.testing.assert_close(codes.sum(dim=1), torch.ones(64))
+    assert codes.argmax(dim=1).unique().numel() > 32
+    assert codes.sum(dim=0).max() < 4.0  # B/K = 1 per prototype; the softmax puts all 64 on one
+    engine.method.params.teacher_target = "softmax"
+    assert engine.method.teacher_targets(scores).sum(dim=0)[7] > 63
+    engine.method.params.teacher_target = "sinkhorn"
+    straight = engine.fit()
+    assert all(torch.isfinite(torch.tensor(straight.losses)))
+    _engine(tmp_path, synth_root, "pros", "sk2", 1, *sets).fit()
+    assert _engine(tmp_path, synth_root, "pros", "sk2", 2, *sets).fit().losses == straight.losses[1:]

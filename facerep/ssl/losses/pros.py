@@ -6,6 +6,9 @@ Eq. 2-3: L = 1/B sum_i 1/(M N) sum_m sum_n H(s_m^g, s_n^l) - H(s~^l), where H(a,
 Eq. 4 as printed sums the student distributions without a logarithm; its citation [2] is MSN's
 mean-entropy maximisation, so s~^l is the student distribution averaged over the batch and the
 local views and H(s~^l) = -sum_k s~_k log s~_k is its entropy (maximised, hence the minus sign).
+
+The teacher's targets s^g enter as distributions, so the method chooses how to form them: eq. 1's
+sharpened softmax (the paper), or Sinkhorn-balanced codes (`pretrain.pros.teacher_target`).
 """
 
 from __future__ import annotations
@@ -31,14 +34,15 @@ def entropy(p: Tensor) -> Tensor:
 
 
 def pros_loss(
-    student_scores: list[Tensor], teacher_scores: list[Tensor], student_temp: float, teacher_temp: float
+    student_scores: list[Tensor], teacher_targets: list[Tensor], student_temp: float
 ) -> tuple[Tensor, Tensor]:
     """(cross-entropy of eq. 3 averaged over the batch, entropy of the mean student distribution, eq. 4).
 
-    student_scores: N tensors (B, K) of local views; teacher_scores: M tensors (B, K) of global views
-    (no gradient through the teacher). The total loss of eq. 2 is `ce - entropy_weight * me`.
+    student_scores: N tensors (B, K) of local views; teacher_targets: M distributions (B, K) of the
+    global views (eq. 1's s^g; no gradient flows into them). The total loss of eq. 2 is
+    `ce - entropy_weight * me`.
     """
-    targets = [prototype_distribution(t.detach(), teacher_temp) for t in teacher_scores]
+    targets = [t.detach().float() for t in teacher_targets]
     logs = [F.log_softmax(s.float() / student_temp, dim=-1) for s in student_scores]
     ce = torch.stack([(-t * log).sum(dim=-1).mean() for t in targets for log in logs]).mean()
     mean_student = torch.stack([log.exp() for log in logs]).mean(dim=(0, 1))

@@ -16,6 +16,17 @@ Code to paper:
 - AdamW with weight decay 0.04, warmup over the first 10% (2 of 20 epochs) to 1e-3 per 256 images,
   cosine to 1e-6 (3.3; our warmup starts from 0 rather than 2e-4).
 
+`teacher_target="sinkhorn"` (not the paper): the teacher's targets are Sinkhorn-Knopp codes of its
+cosine scores over the batch gathered from every process (`facerep.ssl.losses.sinkhorn`, epsilon =
+the teacher temperature, as DINOv2 centres its teacher), instead of eq. 1's softmax. The paper
+avoids collapse with sharpening and the mean-entropy term alone, which takes its 20 epochs of MS1M to
+settle; in a few hundred CPU steps on SynthFaces the sharpened teacher's targets stay near-constant
+and carry no signal (docs/pretrain.md), where equipartitioned codes split every batch over the
+prototypes from the first step, as SwAV's do. They can only do so if the teacher's features differ
+between faces: a random network maps every face to nearly the same vector, and the projector without
+normalisation keeps it so (measured: the cross-entropy sat at log K for 250 steps), so short runs also
+set `projector_bn` (DINO's `use_bn_in_head`; SwAV's head has the same BatchNorm).
+
 Where the paper is silent we follow DINO, which it builds on: crop counts and scales, GELU in the
 projector, the teacher momentum 0.996 -> 1 on a cosine, biases and norms without weight decay, and
 gradient clipping at 3. The teacher is the exported backbone, as in the paper (4.1): `backbone.pt`
@@ -30,18 +41,23 @@ import torch
 from torch import Tensor, nn
 
 from facerep.errors import InputError
+from facerep.ssl import dist
 from facerep.ssl.backbones import Backbone
 from facerep.ssl.base import Method, TrainContext
 from facerep.ssl.config import ProsParams
-from facerep.ssl.losses.pros import pros_loss, prototype_scores
+from facerep.ssl.losses.pros import pros_loss, prototype_distribution, prototype_scores
+from facerep.ssl.losses.sinkhorn import sinkhorn
 from facerep.ssl.registry import register
 
 
-def projector(in_dim: int, hidden: int, out: int) -> nn.Module:
-    """The 3-layer projector of 3.2 (GELU between layers, as DINO's head)."""
-    return nn.Sequential(
-        nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, out)
-    )
+def projector(in_dim: int, hidden: int, out: int, batch_norm: bool = False) -> nn.Module:
+    """The 3-layer projector of 3.2 (GELU between layers, as DINO's head), with DINO's `use_bn` option
+    of a BatchNorm after each hidden layer (`pretrain.pros.projector_bn`)."""
+
+    def block(d_in: int) -> list[nn.Module]:
+        return [nn.Linear(d_in, hidden), *([nn.BatchNorm1d(hidden)] if batch_norm else []), nn.GELU()]
+
+    return nn.Sequential(*block(in_dim), *block(hidden), nn.Linear(hidden, out))
 
 
 @register("pros")
@@ -54,7 +70,9 @@ class ProS(Method):
             raise InputError(
                 "pretrain.pros.crops.local_count: ProS feeds local views to the student; use >= 1"
             )
-        self.projector = projector(backbone.feature_dim, params.hidden_dim, params.output_dim)
+        self.projector = projector(
+            backbone.feature_dim, params.hidden_dim, params.output_dim, params.projector_bn
+        )
         bound = 1 / math.sqrt(params.output_dim)
         self.prototypes = nn.Linear(params.output_dim, params.prototypes, bias=False)
         nn.init.uniform_(self.prototypes.weight, -bound, bound)
@@ -65,6 +83,17 @@ class ProS(Method):
         """ProS 4.1 fine-tunes from the teacher."""
         return self.teacher_backbone
 
+    @torch.no_grad()
+    def teacher_targets(self, scores: Tensor) -> Tensor:
+        """s^g of one global view (B, K): eq. 1's softmax, or this process's rows of the Sinkhorn
+        codes of the batch gathered from every process (identical on each, as SwAV's)."""
+        p = self.params
+        if p.teacher_target == "softmax":
+            return prototype_distribution(scores, p.teacher_temperature)
+        codes = sinkhorn(dist.gather(scores.float()), p.teacher_temperature, p.sinkhorn_iters)
+        start = dist.rank() * len(scores)
+        return codes[start : start + len(scores)]
+
     def training_step(self, views: list[Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
         n = self.global_count
         p = self.params
@@ -72,9 +101,11 @@ class ProS(Method):
             teacher = self.per_resolution(
                 views[:n], lambda x: self.teacher_projector(self.teacher_backbone(x))
             )
-            t_scores = [prototype_scores(t, self.prototypes.weight.detach()) for t in teacher]
+            targets = [
+                self.teacher_targets(prototype_scores(t, self.prototypes.weight.detach())) for t in teacher
+            ]
         student = self.per_resolution(views[n:], lambda x: self.projector(self.backbone(x)))
         s_scores = [prototype_scores(s, self.prototypes.weight) for s in student]
-        ce, me = pros_loss(s_scores, t_scores, p.student_temperature, p.teacher_temperature)
+        ce, me = pros_loss(s_scores, targets, p.student_temperature)
         loss = ce - p.entropy_weight * me
         return loss, {"ce": ce.detach(), "entropy": me.detach()}
