@@ -53,3 +53,18 @@ def test_malformed_override_and_missing_file(tmp_path: Path) -> None:
 def test_dump_round_trips() -> None:
     p = load_params(None, ["seed=7"])
     assert Params.model_validate(yaml.safe_load(dump_params(p))) == p
+
+
+def test_a_partial_section_keeps_its_fields_own_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a parameter file, `--set pretrain.pros.optim.base_lr=...` changes that one value: the
+    rest of ProS's paper optimiser and DINO's crops stay, rather than `OptimParams()`'s and
+    `CropParams()`'s class defaults (a benchmark screen once lost gradient clipping that way)."""
+    monkeypatch.chdir(tmp_path)  # no pipeline_params.yaml here
+    defaults = Params().pretrain.pros
+    p = load_params(None, ["pretrain.pros.optim.base_lr=1.2", "pretrain.pros.crops.jitter=0.4"]).pretrain.pros
+    assert p.optim.base_lr == 1.2 and p.crops.jitter == 0.4
+    assert p.optim.model_copy(update={"base_lr": defaults.optim.base_lr}) == defaults.optim
+    assert p.crops.model_copy(update={"jitter": defaults.crops.jitter}) == defaults.crops
+    assert (p.optim.clip_grad, p.optim.name, p.crops.local_count) == (3.0, "adamw", 8)
