@@ -108,13 +108,14 @@ def swav_recipe(args: argparse.Namespace) -> list[str]:
 def face_recipe(args: argparse.Namespace) -> list[str]:
     """The face method on a CPU, with the shared views. ProS (the default): SwAV's CPU optimiser (SGD
     at 1.2 per 256, weight decay 1e-6, 300 prototypes) with Sinkhorn-balanced teacher targets at
-    epsilon 0.05, a BatchNorm projector and teacher momentum 0.9: with eq. 1's sharpened softmax, or
-    without the BatchNorm, the cross-entropy stays at log K for hundreds of steps (docs/pretrain.md);
-    two 64 px local views of 30-70% of the face (the face parts its retrieval keeps, 3.1, rather than
-    DINO's small patches). SimFLE: the paper's SGD at 1.0 per 256 images rather than 0.05 (0.25 at
-    batch 64: 0.05 is for 100 epochs of batch 256) and target momentum 0.99 rather than 0.996, which
-    barely moves a target in 800 steps. FRA and PCL: AdamW at 4e-3 per 256 images (PCL's 1e-4 is for
-    hundreds of epochs; it runs at 4-7 s a step here, too slow for the budget)."""
+    epsilon 0.05, a BatchNorm projector and teacher momentum 0.9 (eq. 1's sharpened softmax reads the
+    face no better than a random network, and with AdamW the balanced targets stayed at log K;
+    docs/pretrain.md); two 64 px local views of 30-70% of the face (the face parts its retrieval
+    keeps, 3.1, rather than DINO's small patches). SimFLE: the paper's SGD at 1.0 per 256 images
+    rather than 0.05 (0.25 at batch 64: 0.05 is for 100 epochs of batch 256) and target momentum 0.99
+    rather than 0.996, which barely moves a target in 800 steps. FRA and PCL: AdamW at 4e-3 per 256
+    images (PCL's 1e-4 is for hundreds of epochs; it runs at 4-7 s a step here, too slow for the
+    budget)."""
     m = args.face_method
     if m == "simfle":
         return [*views(m, args), "pretrain.simfle.optim.base_lr=1.0", "pretrain.simfle.momentum=0.99"]

@@ -21,7 +21,7 @@ ORDER = [
     "ssl_probe",
     "finetune_step",
     "finetune",
-    "finetune_pros",
+    "finetune_simfle",
 ]
 
 HEADER = """# facerep benchmarks
