@@ -7,6 +7,8 @@ Sinkhorn codes and DINO's centre, which carry no gradient.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.distributed as dist
 from lightly.utils.dist import GatherLayer
@@ -33,6 +35,18 @@ def gather(x: Tensor) -> Tensor:
     parts = [torch.empty_like(x) for _ in range(world_size())]
     dist.all_gather(parts, x.contiguous())
     return torch.cat(parts)
+
+
+@torch.no_grad()
+def own_rows_of_global(fn: Callable[[Tensor], Tensor], x: Tensor, extra: Tensor | None = None) -> Tensor:
+    """This process's rows of `fn` applied to `x` gathered from every process (then `extra` rows,
+    e.g. a queue): a batch-level computation such as Sinkhorn's equipartition sees the global batch,
+    identically on every process."""
+    every = gather(x)
+    if extra is not None:
+        every = torch.cat([every, extra])
+    start = rank() * len(x)
+    return fn(every)[start : start + len(x)]
 
 
 def gather_with_grad(x: Tensor) -> Tensor:

@@ -20,12 +20,12 @@ Code to paper:
 cosine scores over the batch gathered from every process (`facerep.ssl.losses.sinkhorn`, epsilon =
 the teacher temperature, as DINOv2 centres its teacher), instead of eq. 1's softmax. The paper
 avoids collapse with sharpening and the mean-entropy term alone, which takes its 20 epochs of MS1M to
-settle; in a few hundred CPU steps on SynthFaces the sharpened teacher's targets stay near-constant
-and carry no signal (docs/pretrain.md), where equipartitioned codes split every batch over the
-prototypes from the first step, as SwAV's do. They can only do so if the teacher's features differ
-between faces: a random network maps every face to nearly the same vector, and the projector without
-normalisation keeps it so (measured: the cross-entropy sat at log K for 250 steps), so short runs also
-set `projector_bn` (DINO's `use_bn_in_head`; SwAV's head has the same BatchNorm).
+settle; after a few hundred CPU steps on SynthFaces that teacher reads the face no better than a
+random network (docs/pretrain.md), where equipartitioned codes split every batch over the prototypes
+from the first step, as SwAV's do. The benchmark's recipe also sets `projector_bn` (DINO's
+`use_bn_in_head`; SwAV's head has the same BatchNorm) and SwAV's SGD: with AdamW the codes stayed
+near uniform and the cross-entropy at log K (docs/pretrain.md; which of the two SGD needs was not
+isolated).
 
 Where the paper is silent we follow DINO, which it builds on: crop counts and scales, GELU in the
 projector, the teacher momentum 0.996 -> 1 on a cosine, biases and norms without weight decay, and
@@ -90,9 +90,9 @@ class ProS(Method):
         p = self.params
         if p.teacher_target == "softmax":
             return prototype_distribution(scores, p.teacher_temperature)
-        codes = sinkhorn(dist.gather(scores.float()), p.teacher_temperature, p.sinkhorn_iters)
-        start = dist.rank() * len(scores)
-        return codes[start : start + len(scores)]
+        return dist.own_rows_of_global(
+            lambda every: sinkhorn(every, p.teacher_temperature, p.sinkhorn_iters), scores.float()
+        )
 
     def training_step(self, views: list[Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
         n = self.global_count

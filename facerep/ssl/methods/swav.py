@@ -50,13 +50,11 @@ class SwAV(Method):
 
     def _codes(self, scores: Tensor, view: int, use_queue: bool) -> Tensor:
         """Sinkhorn codes of this process's rows, computed over the gathered batch (and the queue)."""
-        every = dist.gather(scores.detach().float())
-        if use_queue:
-            weights = self.prototypes.weight.detach().float()
-            every = torch.cat([every, self.queue[view] @ weights.t()])
-        q = sinkhorn(every, self.params.epsilon, self.params.sinkhorn_iters)
-        start = dist.rank() * len(scores)
-        return q[start : start + len(scores)]
+        queued = self.queue[view] @ self.prototypes.weight.detach().float().t() if use_queue else None
+        p = self.params
+        return dist.own_rows_of_global(
+            lambda every: sinkhorn(every, p.epsilon, p.sinkhorn_iters), scores.detach().float(), queued
+        )
 
     def training_step(self, views: list[Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
         with torch.no_grad():
