@@ -150,6 +150,7 @@ def stage_settings(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
         ("swav", [f"pretrain.max_steps={args.pretrain_steps}", *swav_recipe(args)]),
         (args.face_method, [f"pretrain.max_steps={args.face_steps}", *face_recipe(args)]),
     ]
+    long_tasks = ", ".join(f"{t}: {{1.0: [{args.steps_long}]}}" for t in args.long_tasks.split(",") if t)
     out: list[tuple[str, list[str]]] = [
         (
             "synth",
@@ -183,6 +184,7 @@ def stage_settings(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
                 "finetune.search.lr=[0.01]",
                 f"finetune.search.steps=[{args.steps}]",
                 f"finetune.search.steps_by_regime={{1.0: [{args.steps_full}]}}",
+                f"finetune.search.steps_by_task={{{long_tasks}}}",
                 f"finetune.search.backbone_lr_mult=[{0.0 if args.probe else args.backbone_mult}]",
                 f"finetune.search.scratch_backbone_lr_mult=[{args.scratch_mult}]",
             ],
@@ -285,6 +287,21 @@ def multipliers(summary: pd.DataFrame) -> str:
     return f"pre-trained backbones at {mults(summary[~scratch])}, scratch's at {mults(summary[scratch])}"
 
 
+def schedules(summary: pd.DataFrame) -> str:
+    """Seeds and steps per regime as trained, read from the summary (like `multipliers`): the
+    commonest schedule of the regime, then the tasks trained for longer or shorter."""
+    prim = summary[summary.primary]
+    parts = []
+    for regime, rows in prim.groupby("regime"):
+        per_task = rows.groupby("task").steps.max()
+        usual = int(per_task.mode().iloc[0])
+        other = {int(n): sorted(per_task[per_task == n].index) for n in per_task.unique() if n != usual}
+        extra = "".join(f"; {n} for {', '.join(tasks)}" for n, tasks in sorted(other.items()))
+        seeds = int(rows.seeds.max())
+        parts.append(f"{seeds} seed{'s' if seeds > 1 else ''} at {regime:.0%} ({usual} steps{extra})")
+    return ", ".join(parts)
+
+
 def speed(timings: dict[str, float], args: argparse.Namespace) -> str:
     """The machine's speed, read off SwAV's pre-training step (the same work in every run at the same
     `--pretrain-batch`): this 2-core machine's speed varies by a quarter between sessions, so a wall
@@ -307,6 +324,10 @@ def main() -> None:
     ap.add_argument("--seeds-full", type=int, default=1, help="seeds at the other regimes")
     ap.add_argument("--steps", type=int, default=100, help="training steps at 2%%")
     ap.add_argument("--steps-full", type=int, default=200, help="training steps at 100%%")
+    ap.add_argument(
+        "--long-tasks", default="expression,au", help="tasks given --steps-long at 100%% (comma-separated)"
+    )
+    ap.add_argument("--steps-long", type=int, default=600, help="training steps of --long-tasks at 100%%")
     ap.add_argument("--pretrain-steps", type=int, default=800, help="SwAV's pre-training steps")
     ap.add_argument("--pretrain-batch", type=int, default=64)
     ap.add_argument("--face-steps", type=int, default=800, help="pre-training steps of the face method")
@@ -347,7 +368,8 @@ def main() -> None:
     holds = swav_wins >= 5 and face_wins >= 5 and kept.get("pretrain:swav") == swav_wins
     holds = holds and kept.get(face) == face_wins
     total = sum(timings.values())
-    n_full = int(summary[summary.regime == summary.regime.max()].subset_size.max())
+    full = summary[summary.regime == summary.regime.max()]
+    n_full, full_steps = int(full.subset_size.max()), int(full.steps.mode().iloc[0])
     name = "finetune" if args.face_method == FACE_METHOD else f"finetune_{args.face_method}"
     mode = "pre-trained backbones probed frozen" if args.probe else "every init trained end to end"
     lines = [
@@ -355,8 +377,7 @@ def main() -> None:
         f"`python bench/bench_finetune_synth.py`: {args.faces} SynthFaces face crops at 96 px "
         f"({args.faces // 20} people, 80/20 split), `resnet18_half`; SwAV and {args.face_method} "
         f"pre-trained for {args.pretrain_steps} and {args.face_steps} steps of {args.pretrain_batch} images "
-        f"on the training faces; {mode}; {args.seeds} seeds at 2% ({args.steps} steps), "
-        f"{args.seeds_full} at 100% ({args.steps_full} steps); AdamW, learning rate 1e-2 "
+        f"on the training faces; {mode}; {schedules(summary)}; AdamW, learning rate 1e-2 "
         f"({multipliers(summary)}), "
         f"batch {BATCH}. 2 CPU cores, no GPU.\n",
         f"Wall time: **{total:.1f} min** (budget {args.minutes:g}): "
@@ -369,8 +390,8 @@ def main() -> None:
         f"Of the tasks won at 2%, the gap is smaller at 100% on {kept.get('pretrain:swav', 0)} for SwAV "
         f"and {kept.get(face, 0)} for {args.face_method}. The finding (both win at least 5 of 7 at 2%, "
         f"every won gap shrinking at 100%) **{'holds' if holds else 'does not hold'}** in this run. "
-        f"At 100% each run sees {args.steps_full * BATCH} images, {args.steps_full * BATCH / n_full:.1f} "
-        f"passes over the {n_full} training faces.\n",
+        f"At 100% a run of {full_steps} steps sees {full_steps * BATCH} images, "
+        f"{full_steps * BATCH / n_full:.1f} passes over the {n_full} training faces.\n",
         table,
     ]
     out = ROOT / "bench" / "results" / f"{name}.md"

@@ -25,6 +25,11 @@ class SearchParams(StrictModel):
         default_factory=dict,
         description="schedule lengths for particular regimes, e.g. {1.0: [500]}: 100% labels need longer",
     )
+    steps_by_task: dict[str, dict[float, list[int]]] = Field(
+        default_factory=dict,
+        description="schedule lengths for particular (task, regime) points, e.g. {au: {1.0: [600]}}; "
+        "before steps_by_regime: some tasks need longer to converge from all labels than others",
+    )
     backbone_lr_mult: list[float] = Field(
         default_factory=lambda: [0.1],
         min_length=1,
@@ -41,6 +46,24 @@ class SearchParams(StrictModel):
     method: Literal["grid", "optuna"] = "grid"
     val_fraction: float = Field(0.2, gt=0, lt=1, description="part of the training subset held out")
     min_val: int = Field(8, ge=1, description="least validation items (taken even from a tiny subset)")
+
+    @field_validator("steps_by_task")
+    @classmethod
+    def _known_task_keys(cls, v: dict[str, dict[float, list[int]]]) -> dict[str, dict[float, list[int]]]:
+        unknown = [t for t in v if t not in TASKS]
+        if unknown:
+            raise ValueError(f"steps_by_task: unknown task(s) {unknown}; tasks: {', '.join(TASKS)}")
+        empty = [f"{t}: {r}" for t, by_regime in v.items() for r, steps in by_regime.items() if not steps]
+        if empty:
+            raise ValueError(f"steps_by_task: empty schedule list for {', '.join(empty)}")
+        return v
+
+    def steps_for(self, task: str, regime: float) -> list[int]:
+        """Schedule lengths of one point: `steps_by_task`, else `steps_by_regime`, else `steps`."""
+        by_task = self.steps_by_task.get(task, {})
+        if regime in by_task:
+            return list(by_task[regime])
+        return list(self.steps_by_regime.get(regime, self.steps))
 
 
 class DistillParams(StrictModel):

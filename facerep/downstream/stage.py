@@ -98,7 +98,7 @@ def _summary(per_seed: list[dict[str, float]]) -> tuple[dict[str, float], dict[s
     return mean, std
 
 
-def search_space(params: Params, init: str, regime: float) -> tuple[list[float], list[int], int]:
+def search_space(params: Params, task: str, init: str, regime: float) -> tuple[list[float], list[int], int]:
     """Backbone multipliers, schedule lengths and seed count of one point.
 
     A linear probe freezes every backbone (multiplier 0). In `finetune` mode a multiplier of 0 is a
@@ -111,8 +111,7 @@ def search_space(params: Params, init: str, regime: float) -> tuple[list[float],
     if init == "scratch" and f.mode == "finetune":
         candidates = f.search.scratch_backbone_lr_mult or mults
         mults = [m for m in candidates if m > 0] or [1.0]
-    steps = f.search.steps_by_regime.get(regime, f.search.steps)
-    return mults, list(steps), f.seeds_by_regime.get(regime, f.seeds)
+    return mults, f.search.steps_for(task, regime), f.seeds_by_regime.get(regime, f.seeds)
 
 
 def run_point(
@@ -125,7 +124,7 @@ def run_point(
     their labels withheld; the students' test metrics are saved beside the plain ones.
     """
     f = params.finetune
-    mults, steps, seeds = search_space(params, init, regime)
+    mults, steps, seeds = search_space(params, task.name, init, regime)
     split_seed = params.seed if f.split_seed is None else f.split_seed
     identities = data.train.labels["identity"] if task.name == "recognition" else None
     folder = Path(params.paths.results) / "splits" / f.dataset
