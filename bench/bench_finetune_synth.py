@@ -12,11 +12,14 @@ One command, run outside CI (docs/finetune.md, "The finding benchmark"):
    roll, ../shared/SSL_TRIAL.md) and CPU-sized optimisers. SimFLE (`--face-method simfle`, the
    default until 2026-11-30) won none of the seven tasks against scratch at its best multiplier
    (`bench/results/finetune_simfle.md`).
-3. `facerep finetune`: every task at 2% (5 seeds) and 100% (1 seed: the issue asks for seeds at 2%,
-   and a second seed at 100% cost 13 of the 90 minutes), every init trained end to end with the same
-   learning rate, steps and batch (`--probe`: pre-trained backbones probed frozen instead). The
-   learning rate is a fixed 1e-2 (AdamW) for every point rather than searched: at 2% the validation
-   part holds 32 faces, and a pick on so few is as noisy as the effect (../shared/SSL_TRIAL.md).
+3. `facerep finetune`: every task at 2% (5 seeds, 100 steps) and 100% (1 seed: the issue asks for
+   seeds at 2%, and a second seed at 100% cost 13 of the 90 minutes; 200 steps, and 600 for AU and
+   expression, `--long-tasks`: no init learns those two in 200, and their gaps to scratch then stay
+   or grow, unfinished training rather than a property of the representation), every init trained
+   end to end with the same learning rate, steps and batch (`--probe`: pre-trained backbones probed
+   frozen instead). The learning rate is a fixed 1e-2 (AdamW) for every point rather than searched:
+   at 2% the validation part holds 32 faces, and a pick on so few is as noisy as the effect
+   (../shared/SSL_TRIAL.md).
    Pre-trained backbones train at 0.1 of it (`--backbone-mult`, the finetune stage's default
    multiplier), which keeps them near what they learned: measured on expression and landmarks at 2%
    (5 seeds each), SwAV 0.276 -> 0.323 accuracy and NME 0.283 -> 0.246 from multiplier 1 to 0.1.
@@ -305,7 +308,7 @@ def schedules(summary: pd.DataFrame) -> str:
 def speed(timings: dict[str, float], args: argparse.Namespace) -> str:
     """The machine's speed, read off SwAV's pre-training step (the same work in every run at the same
     `--pretrain-batch`): this 2-core machine's speed varies by a quarter between sessions, so a wall
-    time is read against it (0.68 s a step on 2026-11-23, 0.85-1.00 s on 2026-11-29, 1.02 s on
+    time is read against it (0.68 s a step on 2026-11-23, 0.85-1.00 s on 2026-11-29, 0.87-1.03 s on
     2026-11-30)."""
     minutes = timings.get("pretrain swav")
     if not minutes:
