@@ -45,14 +45,27 @@ def collect(results: Path) -> pd.DataFrame:
 
 
 def verdict(base: pd.Series, other: pd.Series, k: float, higher: bool) -> str:
-    """Whether `other` beats `base` by more than k standard deviations (the larger of the two)."""
+    """Whether `other` beats `base` by more than k standard deviations (the larger of the two).
+
+    A point of one seed has no spread: its std of 0 would call any gap significant, so such a
+    comparison gets the gap and no verdict.
+    """
     gap = (other["mean"] - base["mean"]) * (1 if higher else -1)
+    if min(base["seeds"], other["seeds"]) < 2:
+        return f"gap {gap:+.4g}; one seed, no spread: no verdict"
     bar = k * max(other["std"], base["std"])
     if gap > bar:
         return f"better by {abs(gap):.4g} > {k:g} std ({bar:.3g}): significant"
     if -gap > bar:
         return f"worse by {abs(gap):.4g} > {k:g} std ({bar:.3g}): significantly worse"
     return f"gap {gap:+.4g} within {k:g} std ({bar:.3g}): not significant"
+
+
+def cell(row: pd.Series) -> str:
+    """`mean ± std`, or the mean alone for a point of one seed (its std is no spread)."""
+    if row["seeds"] < 2:
+        return f"{row['mean']:.4f}"
+    return f"{row['mean']:.4f} ± {row['std']:.4f}"
 
 
 def task_section(df: pd.DataFrame, task: str, dataset: str, baseline: str, k: float, paper: bool) -> str:
@@ -66,7 +79,7 @@ def task_section(df: pd.DataFrame, task: str, dataset: str, baseline: str, k: fl
         cells = []
         for r in regimes:
             row = part[(part.init == init) & (part.regime == r)]
-            cells.append(f"{row['mean'].iloc[0]:.4f} ± {row['std'].iloc[0]:.4f}" if len(row) else "")
+            cells.append(cell(row.iloc[0]) if len(row) else "")
         lines.append(f"| {init} | " + " | ".join(cells) + " |")
     rows = published(task, dataset, metric) if paper else {}
     for label, values in rows.items():
@@ -84,8 +97,8 @@ def task_section(df: pd.DataFrame, task: str, dataset: str, baseline: str, k: fl
                 verdicts.append(
                     f"- {init} vs {baseline} at {r:g}: {verdict(b.iloc[0], o.iloc[0], k, higher)}"
                 )
-    seeds = int(part.seeds.max())
-    note = f"\nMean ± std over {seeds} seeds; subsets: " + ", ".join(
+    seeds = ", ".join(f"{r:g}: {int(part[part.regime == r].seeds.max())}" for r in regimes)
+    note = f"\nMean ± std over seeds ({seeds}); subsets: " + ", ".join(
         f"{r:g} = {part[part.regime == r].subset_id.iloc[0]}" for r in regimes
     )
     return head + "\n".join(lines) + "\n" + note + "\n\n" + "\n".join(verdicts) + "\n"
