@@ -55,6 +55,7 @@ import torch
 from facerep.downstream.datasets import load_dataset
 from facerep.downstream.tasks import make_task
 from facerep.params import load_params
+from facerep.report.tables import cell, gap_and_bar
 from facerep.stages import run_stage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,11 +228,6 @@ def chance(work: Path, tasks: list[str]) -> dict[str, float]:
     return out
 
 
-def cell(mean: float, std: float, seeds: int) -> str:
-    """`mean ± std`, or the mean alone for one seed."""
-    return f"{mean:.4f} ± {std:.4f}" if seeds > 1 else f"{mean:.4f}"
-
-
 def verdict_table(summary: pd.DataFrame, floor: dict[str, float]) -> tuple[str, dict[str, set[str]]]:
     """Markdown rows per (task, regime, init) and, per pre-trained init, the tasks it wins at 2%."""
     prim = summary[summary.primary]
@@ -240,20 +236,17 @@ def verdict_table(summary: pd.DataFrame, floor: dict[str, float]) -> tuple[str, 
         if not (part.init == "scratch").any():
             continue  # a regime scratch has not reached (a partial run): no verdict
         base = part[part.init == "scratch"].iloc[0]
-        sign = 1 if base.higher_is_better else -1
-        for r in part[part.init != "scratch"].itertuples():
-            gap = sign * (r.mean - base["mean"])
-            bar = 2 * max(r.std, base["std"])
-            spread = min(r.seeds, base.seeds) > 1  # one seed has no standard deviation to beat
-            sig = spread and gap > bar
+        for _, r in part[part.init != "scratch"].iterrows():
+            gap, bar = gap_and_bar(base, r, 2.0, bool(base.higher_is_better))
+            sig = bar is not None and gap > bar
             wins.setdefault(r.init, set())
             if sig and regime <= 0.02:
                 wins[r.init].add(task)
-            verdict = ("**yes**" if sig else "no") if spread else "1 seed: no spread"
+            verdict = ("**yes**" if sig else "no") if bar is not None else "1 seed: no spread"
             rows.append(
-                f"| {task} ({base.metric}) | {regime:g} | {r.init} | {cell(r.mean, r.std, r.seeds)} | "
-                f"{cell(base['mean'], base['std'], base.seeds)} | {floor.get(task, np.nan):.4f} | "
-                f"{gap:+.4f} | {f'{bar:.4f}' if spread else '–'} | {verdict} |"
+                f"| {task} ({base.metric}) | {regime:g} | {r.init} | {cell(r)} | "
+                f"{cell(base)} | {floor.get(task, np.nan):.4f} | "
+                f"{gap:+.4f} | {'–' if bar is None else f'{bar:.4f}'} | {verdict} |"
             )
     head = (
         "| task (metric) | regime | init | init: mean ± std | scratch: mean ± std | chance "

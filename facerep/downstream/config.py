@@ -6,6 +6,7 @@ minutes on a 2-core CPU. The benchmark of docs/finetune.md (`bench/bench_finetun
 fine-tuning, 112 px and longer schedules, as Bulat et al. (section 3.3, A.2) do.
 """
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -13,6 +14,13 @@ from pydantic import Field, field_validator
 from facerep.paramsbase import StrictModel
 
 TASKS = ("expression", "attributes", "landmarks", "au", "recognition", "pose", "valence_arousal")
+
+
+def check_tasks(names: Iterable[str]) -> None:
+    """Raise naming every task in `names` that the stage does not know, and the ones it does."""
+    unknown = [t for t in names if t not in TASKS]
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; tasks: {', '.join(TASKS)}")
 
 
 class SearchParams(StrictModel):
@@ -50,12 +58,10 @@ class SearchParams(StrictModel):
     @field_validator("steps_by_task")
     @classmethod
     def _known_task_keys(cls, v: dict[str, dict[float, list[int]]]) -> dict[str, dict[float, list[int]]]:
-        unknown = [t for t in v if t not in TASKS]
-        if unknown:
-            raise ValueError(f"steps_by_task: unknown task(s) {unknown}; tasks: {', '.join(TASKS)}")
+        check_tasks(v)
         empty = [f"{t}: {r}" for t, by_regime in v.items() for r, steps in by_regime.items() if not steps]
         if empty:
-            raise ValueError(f"steps_by_task: empty schedule list for {', '.join(empty)}")
+            raise ValueError(f"empty schedule list for {', '.join(empty)}")
         return v
 
     def steps_for(self, task: str, regime: float) -> list[int]:
@@ -110,9 +116,7 @@ class FinetuneParams(StrictModel):
     @field_validator("tasks")
     @classmethod
     def _known_tasks(cls, v: list[str]) -> list[str]:
-        unknown = [t for t in v if t not in TASKS]
-        if unknown:
-            raise ValueError(f"unknown task(s) {unknown}; tasks: {', '.join(TASKS)}")
+        check_tasks(v)
         return v
 
     @field_validator("regimes")

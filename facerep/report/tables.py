@@ -44,16 +44,21 @@ def collect(results: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdict(base: pd.Series, other: pd.Series, k: float, higher: bool) -> str:
-    """Whether `other` beats `base` by more than k standard deviations (the larger of the two).
-
-    A point of one seed has no spread: its std of 0 would call any gap significant, so such a
-    comparison gets the gap and no verdict.
-    """
+def gap_and_bar(base: pd.Series, other: pd.Series, k: float, higher: bool) -> tuple[float, float | None]:
+    """`other`'s gap to `base` (better +) and the k-std bar it must clear, the larger of the two
+    std. A point of one seed has no spread: its std of 0 would call any gap significant, so the
+    bar is None there."""
     gap = (other["mean"] - base["mean"]) * (1 if higher else -1)
     if min(base["seeds"], other["seeds"]) < 2:
+        return gap, None
+    return gap, k * max(other["std"], base["std"])
+
+
+def verdict(base: pd.Series, other: pd.Series, k: float, higher: bool) -> str:
+    """Whether `other` beats `base` by more than k standard deviations (`gap_and_bar`)."""
+    gap, bar = gap_and_bar(base, other, k, higher)
+    if bar is None:
         return f"gap {gap:+.4g}; one seed, no spread: no verdict"
-    bar = k * max(other["std"], base["std"])
     if gap > bar:
         return f"better by {abs(gap):.4g} > {k:g} std ({bar:.3g}): significant"
     if -gap > bar:
