@@ -1,10 +1,13 @@
-"""Metric versus label fraction, one line per init (log-scaled fraction axis), one PNG per task."""
+"""Metric versus label fraction, one line per init and the chance floor dashed (log-scaled fraction
+axis), one PNG per task."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
+
+from facerep.report.tables import FLOOR
 
 
 def fraction_plot(df: pd.DataFrame, task: str, dataset: str, out: Path) -> Path:
@@ -19,6 +22,9 @@ def fraction_plot(df: pd.DataFrame, task: str, dataset: str, out: Path) -> Path:
     part = df[(df.task == task) & (df.dataset == dataset) & df.primary].sort_values("regime")
     fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=120)
     for init, rows in part.groupby("init"):
+        if init == FLOOR:  # the floor, not a competitor: a plain grey dashed line
+            ax.plot(rows.regime * 100, rows["mean"], "--", color="grey", label=f"{FLOOR} (floor)")
+            continue
         ax.errorbar(rows.regime * 100, rows["mean"], yerr=rows["std"], marker="o", capsize=3, label=init)
     ax.set_xscale("log")
     ax.set_xlabel("labels used (%)")

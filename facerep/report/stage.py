@@ -1,6 +1,7 @@
-"""`facerep report`: `<paths.results>/summary.csv`, `report.md` (one table per task: init x regime,
-mean ± std, whether each init beats the baseline by more than `report.significance_std` std at each
-regime, published numbers beside ours) and one PNG per task under `<paths.results>/plots/`."""
+"""`facerep report`: `<paths.results>/summary.csv`, `report.md` (first what the run shows in plain
+words, then one table per task: init x regime, mean ± std, the chance floor beside the inits, whether
+each init beats the baseline by more than `report.significance_std` std at each regime, published
+numbers beside ours) and one PNG per task under `<paths.results>/plots/`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from facerep.errors import InputError
 from facerep.io import atomic_path, write_text
 from facerep.params import Params
 from facerep.report.plots import fraction_plot
+from facerep.report.summary import Scale, pretrain_scale, summary_lines
 from facerep.report.tables import collect, task_section
 from facerep.stages import StageResult
+from facerep.storage import location
 from facerep.tracking import Tracker
 
 
@@ -32,11 +35,14 @@ def run(params: Params, tracker: Tracker) -> StageResult:
         plots.append(plot)
         section = task_section(df, task, dataset, r.baseline, r.significance_std, r.paper_numbers)
         sections.append(section + f"\n![{task}](plots/{plot.name})\n")
-    modes = ", ".join(sorted(set(df["mode"])))
+    methods = sorted({i[len("pretrain:") :].split("+")[0] for i in df.init if i.startswith("pretrain:")})
+    scale = Scale(params.finetune.image_size, pretrain_scale(location(params.paths.models), methods))
+    shows = "\n".join(summary_lines(df, r.baseline, r.significance_std, scale))
     intro = (
-        f"# {r.title}\n\nFew-shot evaluation (Bulat et al. 3.3-3.4), mode: {modes}. "
-        f"A gap is called significant when it exceeds {r.significance_std:g} standard deviations "
-        "(the larger of the two inits' std over seeds). Full metrics: summary.csv.\n\n"
+        f"# {r.title}\n\n## What this run shows\n\n{shows}\n\n"
+        "Few-shot evaluation (Bulat et al. 3.3-3.4). A gap is called significant when it exceeds "
+        f"{r.significance_std:g} standard deviations (the larger of the two inits' std over seeds). "
+        "Full metrics: summary.csv.\n\n"
     )
     report = results / "report.md"
     write_text(report, intro + "\n".join(sections))
