@@ -67,7 +67,8 @@ class Backbones:
     """Initial backbones and (linear mode) their frozen features, built once and shared by the grid.
 
     A scratch backbone is drawn anew per seed (its randomness is part of the seed's variance); a
-    pre-trained one is loaded once.
+    pre-trained one is loaded once. A cached backbone is shared by every point of its init, so nothing
+    may change it: probes read it frozen through `features`, fine-tuning trains a copy (`fit`).
     """
 
     def __init__(self, params: Params, data: TaskData) -> None:

@@ -107,8 +107,11 @@ def build_head(
     weight_decay: float,
 ) -> tuple[nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """`task`'s head on `net` (drawn with `seed`), and AdamW with its cosine schedule over the head
-    and, when `train_backbone`, the backbone at `lr * backbone_lr_mult`; otherwise the backbone is
-    frozen. Shared by `fit` and the self-distilled students (facerep.downstream.distill)."""
+    and, when `train_backbone`, the backbone at `lr * backbone_lr_mult`; otherwise the backbone stays
+    out of the optimiser. A frozen `net` is left as it is (not `requires_grad_(False)`): it may be the
+    grid's shared cached backbone, whose later fine-tuning points copy it and must still train it.
+    Frozen backbones are read through `encode`'s cached features, under no_grad. Shared by `fit` and
+    the self-distilled students (facerep.downstream.distill)."""
     channels = pyramid_channels(net, int(train.images.shape[-1])) if task.needs_maps else []
     with SEEDED_BUILD:
         torch.manual_seed(seed)
@@ -116,8 +119,6 @@ def build_head(
     groups: list[dict[str, object]] = [{"params": head.parameters(), "lr": hp.lr}]
     if train_backbone:
         groups.append({"params": net.parameters(), "lr": hp.lr * hp.backbone_lr_mult})
-    else:
-        net.requires_grad_(False)
     optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)  # type: ignore[arg-type]
     return head, optimizer, cosine_schedule(optimizer, hp.steps)
 

@@ -56,3 +56,20 @@ def test_params_validate(tmp_path, synth_root):
 
     with pytest.raises(InputError, match=r"finetune\.tasks"):
         small_params(tmp_path, synth_root, "finetune.tasks=[smile]")
+
+
+def test_probe_then_finetune_of_one_init_moves_the_backbone(tmp_path, synth_root, data):
+    """The grid's order: a frozen probe of an init, then a fine-tuning point of the same cached
+    backbone. The probe must leave the shared backbone trainable, so fine-tuning changes its copy."""
+    from facerep.downstream.stage import Backbones
+
+    nets = Backbones(small_params(tmp_path, synth_root), data)
+    shared = nets.net("scratch", 0)
+    before = {k: v.clone() for k, v in shared.state_dict().items()}
+    task = make_task("expression")
+    kwargs = {"seed": 0, "batch_size": 16, "weight_decay": 0.0}
+    fit(task, nets.net("scratch", 0), data, data.train, HParams(1e-2, 3, 0.0), linear=True, **kwargs)
+    tuned = fit(task, nets.net("scratch", 0), data, data.train, HParams(1e-2, 3, 1.0), linear=False, **kwargs)
+    moved = [k for k, v in tuned.backbone.named_parameters() if not torch.equal(v, before[k])]
+    assert moved, "the fine-tuned backbone kept every weight of its init"
+    assert all(torch.equal(v, before[k]) for k, v in shared.state_dict().items())  # the cache is untouched
