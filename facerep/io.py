@@ -1,4 +1,5 @@
-"""Atomic file writes: a stage never leaves a half-written output under its final name.
+"""Atomic file writes: a stage never leaves a half-written output under its final name; and the
+content ids (`fingerprint`, `sha256_file`) by which a stage decides whether earlier work still holds.
 
 Every writer goes through a temporary file in the destination directory followed by
 `os.replace`, which is atomic on POSIX file systems, so a crash (even kill -9) leaves
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -64,3 +66,30 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def _jsonable(x: Any) -> Any:
+    """JSON stand-ins for what `json` cannot write: an array by its dtype, shape and bytes' sha256
+    (an array of Python objects by its items)."""
+    if isinstance(x, np.ndarray) and x.dtype.hasobject:
+        return x.tolist()
+    if isinstance(x, np.ndarray):
+        data = np.ascontiguousarray(x)
+        return {
+            "dtype": str(data.dtype),
+            "shape": list(data.shape),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, os.PathLike):
+        return os.fspath(x)
+    raise TypeError(f"fingerprint: cannot fingerprint a {type(x).__name__}")
+
+
+def fingerprint(doc: Any, length: int = 12) -> str:
+    """A content id of `doc` (JSON-able; numpy arrays and paths allowed): the first `length` hex
+    digits of sha256 over its key-sorted JSON. Equal documents give equal ids whatever their key
+    order, so a stage stores it beside an output and reuses the output only while it matches."""
+    text = json.dumps(doc, sort_keys=True, default=_jsonable)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]

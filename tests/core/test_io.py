@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -30,3 +31,22 @@ def test_sha256_file(tmp_path: Path) -> None:
     f = tmp_path / "x.bin"
     f.write_bytes(b"abc")
     assert io.sha256_file(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_fingerprint_ignores_key_order_and_sees_array_content() -> None:
+    doc = {"b": [1, 2], "a": {"y": 1.5, "x": "s"}}
+    assert io.fingerprint(doc) == io.fingerprint({"a": {"x": "s", "y": 1.5}, "b": [1, 2]})
+    assert len(io.fingerprint(doc)) == 12 and len(io.fingerprint(doc, 64)) == 64
+    assert io.fingerprint(doc) != io.fingerprint({**doc, "b": [2, 1]})
+    labels = np.arange(6, dtype=np.int64)
+    same = io.fingerprint({"labels": labels.copy()})
+    assert io.fingerprint({"labels": labels}) == same
+    assert io.fingerprint({"labels": labels.reshape(2, 3)}) != same  # shape counts
+    assert io.fingerprint({"labels": labels.astype(np.int32)}) != same  # dtype counts
+    changed = labels.copy()
+    changed[3] = 7
+    assert io.fingerprint({"labels": changed}) != same
+    assert io.fingerprint({"n": np.int64(3), "p": Path("a/b")}) == io.fingerprint({"n": 3, "p": "a/b"})
+    assert io.fingerprint(np.array(["a", None], dtype=object)) == io.fingerprint(["a", None])
+    with pytest.raises(TypeError, match="set"):
+        io.fingerprint({"s": {1, 2}})
