@@ -66,12 +66,16 @@ def print_result(stage: str, result: StageResult) -> None:
 
 
 def run_cli_stage(stage: str, params_file: Path | None, sets: list[str] | None) -> None:
-    """Load parameters, run one stage through the registry, print its summary."""
+    """Load parameters, run one stage through the registry (its one progress line with its time),
+    print its summary."""
+    from facerep.progress import stage_line
     from facerep.stages import run_stage
 
     def go() -> None:
         params = load_params(params_file, sets)
-        print_result(stage, run_stage(stage, params))
+        with stage_line(stage):
+            result = run_stage(stage, params)
+        print_result(stage, result)
 
     guarded(go)
 

@@ -1,28 +1,47 @@
 """`facerep demo`: the whole pipeline on SynthFaces, offline, sized for a 2-core laptop.
 
 The default parameters are the demo's sizes, so the demo is simply every stage run in order with
-no overrides; it ends by saying where the outputs are and how to browse the runs.
+no overrides. Each stage prints one line with its time; the demo ends with where its outputs are,
+what the report shows (its opening lines) and how to browse the runs.
 """
 
 from __future__ import annotations
 
+import time
+from itertools import takewhile
 from pathlib import Path
 
 from rich.console import Console
 
 from facerep.params import Params
 from facerep.pipeline import run_pipeline
+from facerep.report.summary import read_summary
+from facerep.storage import Location
+
+
+def where(outputs: list[Location]) -> str:
+    """The outputs themselves when they are few, else their count and the folder that holds them."""
+    names = [str(p) for p in outputs]
+    if len(names) <= 3:
+        return ", ".join(names)
+    shared = takewhile(lambda parts: len(set(parts)) == 1, zip(*(n.split("/") for n in names), strict=False))
+    common = "/".join(parts[0] for parts in shared)  # component-wise, so `s3://` URLs keep their `//`
+    return f"{len(names)} files under {common or '.'}"
 
 
 def run_demo(params: Params, console: Console) -> None:
     """Run every installed stage on the built-in data and print where to look."""
-    results = run_pipeline(params, None, console, name="demo")
-    console.rule("[bold green]demo finished")
+    start = time.perf_counter()
+    results = run_pipeline(params, None, name="demo")
+    minutes, seconds = divmod(round(time.perf_counter() - start), 60)
+    console.rule(f"[bold green]demo finished in {minutes} min {seconds} s")
     for stage, result in results.items():
-        for out in result.outputs:
-            console.print(f"{stage:>9}: {out}")
+        if result.outputs:
+            console.print(f"{stage:>9}: {where(result.outputs)}", highlight=False)
     report = Path(params.paths.results) / "report.md"
     if report.exists():
-        console.print(f"report: {report}")
+        console.print(f"\nreport: {report}", highlight=False)
+        for line in read_summary(report):
+            console.print(line, markup=False, highlight=False)
     if params.tracking.enabled:
-        console.print(f"browse the runs: .venv/bin/mlflow ui --backend-store-uri {params.tracking.uri}")
+        console.print(f"\nbrowse the runs: .venv/bin/mlflow ui --backend-store-uri {params.tracking.uri}")

@@ -9,6 +9,7 @@ an explicit user choice, never a fallback for a broken store.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import subprocess
@@ -129,6 +130,7 @@ class Tracker:
         from mlflow import MlflowClient
         from mlflow.entities import Metric, Param
 
+        quiet_mlflow()  # a flow's worker process may record points without having run `configure`
         client = MlflowClient(tracking_uri=self.uri)
         experiment = client.get_run(self.run_id).info.experiment_id
         run = client.create_run(experiment, run_name=name, tags={"mlflow.parentRunId": self.run_id, **tags})
@@ -165,10 +167,21 @@ def store_uri(uri: str) -> str:
     return uri
 
 
+def quiet_mlflow() -> None:
+    """Keep MLflow's INFO lines (store creation, system-metrics start and stop, "View run ... at")
+    off the terminal, where each stage prints its own progress line; its warnings and errors still
+    show. MLflow sets up its logger when imported, so this runs after the import. An explicit
+    `MLFLOW_LOGGING_LEVEL` or `MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT` is the user's choice and kept."""
+    if not os.environ.get("MLFLOW_LOGGING_LEVEL"):
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
 def configure(params: Params) -> None:
     """Point MLflow at the configured store and experiment."""
     import mlflow
 
+    quiet_mlflow()
     mlflow.set_tracking_uri(store_uri(params.tracking.uri))
     mlflow.set_experiment(params.tracking.experiment)
 

@@ -11,7 +11,7 @@ from facerep.errors import InputError
 from facerep.io import atomic_path, write_text
 from facerep.params import Params
 from facerep.report.plots import fraction_plot
-from facerep.report.summary import Scale, pretrain_scale, summary_lines
+from facerep.report.summary import HEADING, Scale, pretrain_scale, summary_lines
 from facerep.report.tables import collect, task_section
 from facerep.stages import StageResult
 from facerep.storage import location
@@ -39,7 +39,7 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     scale = Scale(params.finetune.image_size, pretrain_scale(location(params.paths.models), methods))
     shows = "\n".join(summary_lines(df, r.baseline, r.significance_std, scale))
     intro = (
-        f"# {r.title}\n\n## What this run shows\n\n{shows}\n\n"
+        f"# {r.title}\n\n{HEADING}\n\n{shows}\n\n"
         "Few-shot evaluation (Bulat et al. 3.3-3.4). A gap is called significant when it exceeds "
         f"{r.significance_std:g} standard deviations (the larger of the two inits' std over seeds). "
         "Full metrics: summary.csv.\n\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -17,6 +18,7 @@ from facerep.report.tables import FLOOR, at_chance, gap_and_bar
 from facerep.storage import Location, exists, read_bytes
 
 OUTCOMES = ("better", "worse", "tied", "no verdict (one seed)")
+HEADING = "## What this run shows"
 
 
 @dataclass(frozen=True)
@@ -143,3 +145,9 @@ def _scale_line(df: pd.DataFrame, scale: Scale) -> str:
         rate = f" at {doc['images_per_s']:.0f} images/s" if "images_per_s" in doc else ""
         text += f"; pre-training {method}: {int(doc['steps']):,} steps{rate}"
     return text + "."
+
+
+def read_summary(report: Path) -> list[str]:
+    """The bullets under HEADING in a written report.md (what `facerep demo` prints at its end)."""
+    _, found, rest = report.read_text().partition(HEADING)
+    return rest.strip().split("\n\n")[0].splitlines() if found else []

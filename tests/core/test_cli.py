@@ -1,5 +1,8 @@
-"""The command line: exit status 2 with one line naming the key for bad parameters."""
+"""The command line: exit status 2 with one line naming the key for bad parameters; a stage's
+console output is its progress line with its time, without MLflow's INFO lines."""
 
+import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +34,39 @@ def test_bad_params_file_exits_2(tmp_path: Path) -> None:
     bad.write_text("- just\n- a list\n")
     out = facerep("params", "show", "--params", str(bad))
     assert out.returncode == 2 and "bad.yaml" in out.stderr
+
+
+def test_a_stage_prints_its_progress_line_and_no_mlflow_info(tmp_path: Path) -> None:
+    """Tracking on (system metrics too) against a real SQLite store created by this run: MLflow's
+    INFO lines (tables created, experiment created, system metrics started and stopped) stay off
+    the terminal, and the stage's one line with its time is there."""
+    out = facerep(
+        "synth",
+        "--params",
+        str(ROOT / "pipeline_params.yaml"),
+        *(
+            "--set",
+            f"paths.synth={tmp_path / 'synth'}",
+            "--set",
+            f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        ),
+        *("--set", "tracking.system_metrics=true", "--set", "synth.faces=20", "--set", "synth.scenes=0"),
+        *("--set", "synth.videos=0"),
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = (out.stdout + out.stderr).splitlines()
+    assert not [line for line in lines if " INFO " in line or "mlflow" in line.lower() or "View run" in line]
+    assert re.search(r"^synth: done in \d+\.\d s$", out.stdout, re.MULTILINE), out.stdout
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        assert db.execute("SELECT name, status FROM runs").fetchall() == [("synth", "FINISHED")]
+
+
+def test_mlflow_warnings_still_reach_the_terminal() -> None:
+    code = (
+        "import logging, mlflow; from facerep.tracking import quiet_mlflow; quiet_mlflow(); "
+        "log = logging.getLogger('mlflow.store'); log.info('an info line'); log.warning('a warning line')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert "a warning line" in out.stderr and "an info line" not in out.stdout + out.stderr

@@ -10,6 +10,7 @@ import pandas as pd
 
 from facerep.io import write_json
 from facerep.params import load_params
+from facerep.report.summary import read_summary
 from facerep.stages import run_stage
 
 METRIC = {"pose": ("mae", False), "landmarks": ("nme", False), "expression": ("accuracy", True)}
@@ -95,6 +96,7 @@ def test_report_opens_with_what_the_run_shows(tmp_path):
         "- Scale: labelled training faces 20 at 2%, 1,000 at 100%; seeds 3 at 2%, 1-3 at 100%; "
         "50-100 fine-tuning steps; 64 px images; mode finetune; pre-training swav: 60 steps at 25 images/s.",
     ]
+    assert read_summary(results / "report.md") == head[2].splitlines()  # what `facerep demo` prints
     for task in METRIC:
         section = text.split(f"### {task} on synthfaces")[1].split("###")[0]
         assert "| chance (floor) |" in section and "vs chance" not in section
