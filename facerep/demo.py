@@ -42,6 +42,6 @@ def run_demo(params: Params, console: Console) -> None:
     if report.exists():
         console.print(f"\nreport: {report}", highlight=False)
         for line in read_summary(report):
-            console.print(line, markup=False, highlight=False)
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     if params.tracking.enabled:
         console.print(f"\nbrowse the runs: .venv/bin/mlflow ui --backend-store-uri {params.tracking.uri}")
