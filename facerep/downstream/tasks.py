@@ -3,6 +3,7 @@
 A task turns a training split into targets, builds its head, computes its loss on head outputs, turns
 outputs into predictions (`infer`) and scores predictions on a split (`evaluate`). `primary` names the
 metric the search optimises and the report plots; `higher_is_better` says which way is better.
+`constant` is the task's best prediction that ignores the face, its chance floor (`downstream.chance`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from facerep.downstream import chance
 from facerep.downstream import metrics as M
 from facerep.downstream.data import Split, TaskData
 from facerep.downstream.heads import CosineHead, HeatmapHead, LinearHead
@@ -61,6 +63,10 @@ class Task:
     def evaluate(self, pred: Tensor, split: Split, data: TaskData) -> dict[str, float]:
         raise NotImplementedError
 
+    def constant(self, train: Split, data: TaskData) -> Tensor:
+        """One prediction, in `evaluate`'s form, fitted on `train`'s labels alone (module chance)."""
+        raise NotImplementedError
+
 
 class Expression(Task):
     """Linear head, cross-entropy; accuracy and mean per-class accuracy (RAF-DB, AffectNet, FER)."""
@@ -80,6 +86,12 @@ class Expression(Task):
         y = split.labels[self.label]
         return {"accuracy": M.accuracy(pred, y), "mean_class_accuracy": M.mean_per_class_accuracy(pred, y)}
 
+    def constant(self, train: Split, data: TaskData) -> Tensor:
+        classes = self.out_dim(HeadSpec(0, [], data, train))
+        return torch.as_tensor(
+            chance.one_hot_logits(chance.majority_class(train.labels[self.label]), classes)
+        )
+
 
 class Attributes(Task):
     """One logit per attribute, binary cross-entropy; mean accuracy over attributes (CelebA, LFWA)."""
@@ -96,6 +108,9 @@ class Attributes(Task):
         return {"mean_accuracy": M.mean_accuracy(pred, y)} | {
             f"acc_{n}": float(a) for n, a in zip(names, per, strict=False)
         }
+
+    def constant(self, train: Split, data: TaskData) -> Tensor:
+        return torch.as_tensor(chance.column_majority(train.labels[self.label]) * 2 - 1)  # logits of +-1
 
 
 class Landmarks(Task):
@@ -125,6 +140,9 @@ class Landmarks(Task):
         errors = M.nme_per_image(pred, split.labels[self.label], norm, boxes)  # type: ignore[arg-type]
         return {"nme": float(errors.mean()), "fr10": M.failure_rate(errors), "auc10": M.auc_ced(errors)}
 
+    def constant(self, train: Split, data: TaskData) -> Tensor:
+        return torch.as_tensor(chance.column_mean(train.labels[self.label]))  # the mean shape
+
 
 class ActionUnits(Task):
     """Bulat 5.3: linear head regressing each AU intensity with an L2 loss; ICC(3,1) per AU and mean."""
@@ -141,11 +159,18 @@ class ActionUnits(Task):
         out = {"icc": float(per.mean()), "mae": M.mae(pred, y)}
         return out | {f"icc_{n}": float(v) for n, v in zip(names, per, strict=False)}
 
+    def constant(self, train: Split, data: TaskData) -> Tensor:
+        return torch.as_tensor(chance.column_mean(train.labels[self.label]))
+
 
 class Recognition(Task):
     """Bulat 5.1: CosFace (margin 0.35) over the training identities; verification on pairs of test
-    faces (the dataset's pairs, else every pair; IJB pairs compare templates, `template_embeddings`): 10-fold
-    accuracy on a balanced pair set, TAR@FAR."""
+    faces whose identities training never saw (LFW's protocol): 10-fold accuracy on a balanced pair
+    set (`accuracy`, the primary) and TAR@FAR. Pairs are the dataset's own (IJB pairs compare templates,
+    `template_embeddings`), else every pair of the test faces marked `open_set` (a dataset whose split
+    shares identities gets an identity-disjoint one, `splits.identity_disjoint_data`), else every pair.
+    `closed_set_accuracy`, secondary, is the same accuracy on the other test faces, of identities seen
+    in training (the protocol before identity-disjoint splits, which flatters what training memorised)."""
 
     name, label, primary = "recognition", "identity", "accuracy"
 
@@ -169,23 +194,40 @@ class Recognition(Task):
         emb = pred.numpy()
         if data.pairs is not None and split is data.test:
             i, j, same = data.pairs.T
-            balanced = np.arange(len(same))
             if "templates" in data.meta:  # IJB: the pairs compare template ids, not test faces
-                ids, emb = template_embeddings(emb, np.asarray(data.meta["templates"]))
-                i, j = np.searchsorted(ids, i), np.searchsorted(ids, j)
-        else:
-            ids = split.labels[self.label]
-            i, j = np.triu_indices(len(ids), k=1)
-            same = (ids[i] == ids[j]).astype(np.int64)
-            balanced = balanced_pairs(same, seed=0)
-        scores = (emb[i] * emb[j]).sum(axis=1)
-        if same.sum() == 0 or same.sum() == len(same):
-            return {"accuracy": float("nan"), "tar_far_1e-3": float("nan"), "tar_far_1e-4": float("nan")}
-        return {
-            "accuracy": M.verification_accuracy(scores[balanced], same[balanced]),
-            "tar_far_1e-3": M.tar_at_far(scores, same, 1e-3),
-            "tar_far_1e-4": M.tar_at_far(scores, same, 1e-4),
-        }
+                tids, emb = template_embeddings(emb, np.asarray(data.meta["templates"]))
+                i, j = np.searchsorted(tids, i), np.searchsorted(tids, j)
+            return verification((emb[i] * emb[j]).sum(axis=1), same, np.arange(len(same)))
+        ids = split.labels[self.label]
+        if "open_set" not in split.labels:
+            return all_pairs_verification(emb, ids)
+        unseen = split.labels["open_set"].astype(bool)
+        closed = all_pairs_verification(emb[~unseen], ids[~unseen])["accuracy"]
+        return all_pairs_verification(emb[unseen], ids[unseen]) | {"closed_set_accuracy": closed}
+
+    def constant(self, train: Split, data: TaskData) -> Tensor:
+        return torch.ones(1)  # every face the same unit embedding: every pair scores 1
+
+
+def verification(scores: np.ndarray, same: np.ndarray, balanced: np.ndarray) -> dict[str, float]:
+    """Accuracy on the `balanced` pairs and TAR at FAR 1e-3 and 1e-4 over all of them; NaN when the
+    pairs are all of one kind (no threshold can be judged)."""
+    if same.sum() == 0 or same.sum() == len(same):
+        return {"accuracy": float("nan"), "tar_far_1e-3": float("nan"), "tar_far_1e-4": float("nan")}
+    return {
+        "accuracy": M.verification_accuracy(scores[balanced], same[balanced]),
+        "tar_far_1e-3": M.tar_at_far(scores, same, 1e-3),
+        "tar_far_1e-4": M.tar_at_far(scores, same, 1e-4),
+    }
+
+
+def all_pairs_verification(emb: np.ndarray, ids: np.ndarray) -> dict[str, float]:
+    """`verification` over every pair of faces (cosine of their embeddings), accuracy on all positive
+    pairs with as many random negatives (`balanced_pairs`)."""
+    i, j = np.triu_indices(len(ids), k=1)
+    same = (ids[i] == ids[j]).astype(np.int64)
+    scores = (emb @ emb.T)[i, j]
+    return verification(scores, same, balanced_pairs(same, seed=0))
 
 
 def template_embeddings(emb: np.ndarray, templates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -233,6 +275,9 @@ class Pose(Task):
             "mae_roll": float(per[2]),
         }
 
+    def constant(self, train: Split, data: TaskData) -> Tensor:
+        return torch.as_tensor(chance.column_median(train.labels[self.label]))  # degrees, like `infer`
+
 
 class ValenceArousal(Task):
     """Bulat D.1: a linear head giving valence, arousal and expression logits; loss RMSE + (1 - CCC) +
@@ -264,6 +309,10 @@ class ValenceArousal(Task):
             out |= {f"{name}_rmse": M.rmse(p, t), f"{name}_ccc": M.ccc(p, t), f"{name}_pcc": M.pcc(p, t)}
             out[f"{name}_sagr"] = M.sagr(p, t)
         return out
+
+    def constant(self, train: Split, data: TaskData) -> Tensor:
+        expression = Expression().constant(train, data)
+        return torch.cat([torch.as_tensor(chance.column_mean(train.labels[self.label])), expression])
 
 
 def make_task(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from facerep.downstream.data import Split, TaskData
@@ -45,3 +46,20 @@ def test_pairs_without_templates_still_compare_test_faces():
     data = _data(pairs, {})
     out = Recognition().evaluate(emb, data.test, data)
     assert out["tar_far_1e-3"] == 1.0 and out["accuracy"] == 1.0
+
+
+def test_recognition_verifies_unseen_identities_and_reports_closed_set_apart():
+    # open set: three people, four faces each, each person along their own axis (perfectly separable);
+    # closed set: people of 4, 3 and 2 faces that all embed alike: 10 positive pairs, and 10
+    # negatives in the balanced set, two pairs per fold, every score tied (chance)
+    axes = np.eye(3)[np.repeat([0, 1, 2], 4)]
+    closed = np.tile([[0.6, 0.8, 0.0]], (9, 1))
+    emb = torch.tensor(np.concatenate([axes, closed]), dtype=torch.float32)
+    labels = {
+        "identity": np.concatenate([np.repeat([0, 1, 2], 4), np.repeat([5, 6, 7], [4, 3, 2])]),
+        "open_set": np.array([True] * 12 + [False] * 9),
+    }
+    test = Split(torch.zeros((21, 3, 1, 1), dtype=torch.uint8), labels, [str(i) for i in range(21)])
+    out = Recognition().evaluate(emb, test, TaskData("synthfaces", test, test, None, {}))
+    assert out["accuracy"] == 1.0 and out["tar_far_1e-3"] == 1.0
+    assert out["closed_set_accuracy"] == pytest.approx(0.5)
