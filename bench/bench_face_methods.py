@@ -31,7 +31,6 @@ from conftest import draw_face  # noqa: E402
 from facerep.params import load_params  # noqa: E402
 from facerep.ssl.backbones import build_backbone  # noqa: E402
 from facerep.ssl.base import Method, TrainContext  # noqa: E402
-from facerep.ssl.data import collate_views  # noqa: E402
 from facerep.ssl.optim import build_optimizer, parameter_groups  # noqa: E402
 from facerep.ssl.registry import get_method  # noqa: E402
 
@@ -50,7 +49,8 @@ def build(
         g["lr"] = 1e-4
     rng = np.random.default_rng(0)
     transform = method.transform()
-    views = collate_views([transform(draw_face(rng, 3, 112)) for _ in range(batch)])
+    samples = [transform(draw_face(rng, 3, 112)) for _ in range(batch)]
+    views = [torch.stack(v) for v in zip(*samples, strict=True)]
     return method, optimizer, [v.to(device) for v in views]
 
 

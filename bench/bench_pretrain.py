@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from facerep.params import load_params
+from facerep.ssl.data import view_loader
 from facerep.ssl.engine import Engine, TrainResult
 from facerep.ssl.optim import apply_schedule, lr_at, weight_decay_at
 from facerep.ssl.stage import data_root, output_dir
@@ -53,6 +54,7 @@ def synth(root: Path, faces: int) -> None:
 def make_engine(tmp: Path, method: str, backbone: str, batch: int, steps: int, extra: list[str]) -> Engine:
     sets = [
         f"paths.synth={tmp / 'synth'}",
+        "pretrain.data.source=synth_faces",
         f"paths.models={tmp / 'models' / method}",
         "tracking.enabled=false",
         f"pretrain.method={method}",
@@ -68,9 +70,8 @@ def make_engine(tmp: Path, method: str, backbone: str, batch: int, steps: int, e
 
 
 def fixed_views(engine: Engine) -> list[torch.Tensor]:
-    batch = [engine.dataset[(i, i)] for i in range(engine.p.batch_size)]
-    fmt = engine.memory_format
-    return [torch.stack(v).to(engine.device, memory_format=fmt) for v in zip(*batch, strict=True)]
+    batch = next(iter(view_loader(engine.catalog, engine.transform, engine.layout, 0)))
+    return [v.to(engine.device, memory_format=engine.memory_format) for v in batch["views"]]
 
 
 def bare_step(engine: Engine, views: list[torch.Tensor], step: int) -> None:

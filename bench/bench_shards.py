@@ -10,6 +10,7 @@ and recoloured so no two files are equal. Writes `bench/results/shards.md`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import sys
@@ -28,9 +29,11 @@ sys.path.insert(0, str(ROOT / "tests" / "curate"))
 from curate_photos import photo_faces  # noqa: E402
 
 from facerep.io import write_json  # noqa: E402
-from facerep.shards.loader import folder_loader, shard_loader  # noqa: E402
+from facerep.shards.reader import FileCatalog, ShardCatalog  # noqa: E402
 from facerep.shards.writer import Sample, meta_bytes, write_shards  # noqa: E402
 from facerep.ssl.augment import MultiCropTransform  # noqa: E402
+from facerep.ssl.data import view_loader  # noqa: E402
+from facerep.ssl.epochs import Layout  # noqa: E402
 
 
 def make_faces(folder: Path, count: int, seed: int = 0) -> list[Sample]:
@@ -70,8 +73,11 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
-def count_images(loader) -> int:
-    return sum(len(b["__key__"]) for b in loader)
+def read_epoch(catalog, transform, batch: int, workers: int = 0) -> int:
+    """Images of one epoch through the pre-training reader (`facerep.ssl.data.view_loader`)."""
+    layout = Layout(catalog.counts, batch, 0, workers=max(1, workers))
+    loader = view_loader(catalog, transform, layout, workers)
+    return sum(len(b["keys"]) for b in itertools.islice(loader, layout.batches_per_epoch))
 
 
 def main() -> None:
@@ -96,13 +102,10 @@ def main() -> None:
         bs = 32
         rates: dict[str, list[float]] = {"folder": [], "shards": []}
         for _ in range(args.repeats):  # interleaved, best of each: the machine is shared
-            t, n = timed(
-                lambda: count_images(folder_loader(work / "folder", to_tensor, bs, shuffle_buffer=0))
-            )
+            files = sorted((work / "folder").glob("*.jpg"))
+            t, n = timed(lambda f=files: read_epoch(FileCatalog(f, "folder"), to_tensor, bs))
             rates["folder"].append(n / t)
-            t, n = timed(
-                lambda: count_images(shard_loader(str(work / "shards"), to_tensor, bs, shuffle_buffer=0))
-            )
+            t, n = timed(lambda: read_epoch(ShardCatalog(str(work / "shards")), to_tensor, bs))
             rates["shards"].append(n / t)
         folder_rate, shard_rate = max(rates["folder"]), max(rates["shards"])
         rows_read = [
@@ -121,11 +124,7 @@ def main() -> None:
             # (with 2 intra-op threads it ran 3-5x slower here, competing with the decoding)
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
-            t, n = timed(
-                lambda w=workers: count_images(
-                    shard_loader(str(small), transform, 16, num_workers=w, shuffle_buffer=64)
-                )
-            )
+            t, n = timed(lambda w=workers: read_epoch(ShardCatalog(str(small)), transform, 16, w))
             torch.set_num_threads(threads)
             rows_pipe.append((workers, n / t, n / t / max(1, workers)))
     finally:
@@ -137,8 +136,8 @@ def main() -> None:
         "## Shards (`bench/bench_shards.py`)",
         "",
         f"{args.faces} face crops, 256x256 JPEG (quality 95), {mb:.1f} MB; one process, "
-        f"{os.cpu_count()} CPU cores shared with other jobs ({load}). Reading uses the project's loaders "
-        "(`folder_loader` vs `shard_loader`) with a decode-only transform, batch 32, no shuffle buffer; "
+        f"{os.cpu_count()} CPU cores shared with other jobs ({load}). Reading uses the pre-training reader "
+        "(`view_loader` over a `FileCatalog` vs a `ShardCatalog`) with a decode-only transform, batch 32; "
         "each face has its json metadata beside it in the folder and inside the shard.",
         "",
         "| reading + JPEG decode (best of repeats) | images/s | ratio |",

@@ -1,10 +1,11 @@
 """Multi-crop augmentation (SwAV, Caron et al. 2020; Bulat et al. A.1: 2x224 + 6x96 views).
 
 Multi-crop is a transform, not dataset code: `MultiCropTransform(img, local_boxes)` returns the
-global views first, then the local ones. When the curate stage has kept ProS-style local crops for a
-face (crop-pixel boxes whose ArcFace similarity to the whole face passed the filter), local views are
-cut from those boxes with a small jitter instead of from random places, so a local view shows a facial
-part rather than background.
+global views first, then the local ones. For a method that asks for face-aware local crops
+(`face_aware=True`: ProS, Di et al. 3.1), when the curate stage has kept local crops for a face
+(crop-pixel boxes whose ArcFace similarity to the whole face passed the filter), local views are cut
+from those boxes with a small jitter instead of from random places, so a local view shows a facial
+part rather than background; every other method draws its local crops at random, as its paper does.
 
 The photometric pipeline is the SimCLR/BYOL one (colour jitter 0.8, grey 0.2, Gaussian blur,
 solarisation for BYOL/DINO's second view), built from torchvision and lightly's `GaussianBlur` and
@@ -59,7 +60,8 @@ class MultiCropTransform:
 
     `blur` and `solarize` give one probability per global view (BYOL uses 1.0/0.1 for blur and
     0.0/0.2 for solarisation on its two views); local views use the last entry. `box_jitter` is the
-    fraction of a curated box's size by which its corners move at random.
+    fraction of a curated box's size by which its corners move at random; `face_aware` makes local
+    views come from the curated boxes when a face has them.
     """
 
     def __init__(
@@ -77,7 +79,9 @@ class MultiCropTransform:
         solarize: Sequence[float] = (0.0,),
         box_jitter: float = 0.1,
         hue: float | None = None,
+        face_aware: bool = False,
     ) -> None:
+        self.face_aware = face_aware
         self.global_count = global_count
         self.local_count = local_count
         self.local_size = local_size
@@ -116,7 +120,7 @@ class MultiCropTransform:
         img = img.convert("RGB")
         views = [t(img) for t in self.global_views]
         for _ in range(self.local_count):
-            if local_boxes:
+            if self.face_aware and local_boxes:
                 views.append(self.local_photo(self._from_box(img, random.choice(local_boxes))))
             else:
                 views.append(self.local_random(img))

@@ -11,7 +11,8 @@ How a method plugs in (the contract the face methods ProS, FRA, PCL and SimFLE b
   global batch and the world size, for schedules that the paper states in epochs.
 - Views: the engine builds `MultiCropTransform` from `params.crops` (`transform()`); a batch is the
   list of views, global first then local, each `(B, 3, H, W)`. Override `transform()` for other
-  view recipes. Curated local boxes reach the transform from the shard loader.
+  view recipes. Curated local boxes reach the transform from the shard reader; a method with
+  `face_aware_crops` (ProS) cuts its local views from them.
 - `training_step(views, step) -> (loss, {name: component})`: the components are logged to MLflow.
   Losses live as pure functions in `facerep/ssl/losses/`.
 - Momentum teacher: `self.add_momentum_teacher("backbone", "teacher_backbone")` registers an EMA
@@ -56,6 +57,8 @@ class Method(nn.Module):
     """Backbone + method heads; `training_step` returns the loss and its named components."""
 
     name: ClassVar[str] = ""
+    # Local views from the curated face-aware boxes of each shard sample (ProS 3.1) instead of at random.
+    face_aware_crops: ClassVar[bool] = False
 
     def __init__(self, backbone: Backbone, params: MethodParams, ctx: TrainContext) -> None:
         super().__init__()
@@ -80,6 +83,7 @@ class Method(nn.Module):
             blur=c.blur,
             solarize=c.solarize,
             hue=c.hue,
+            face_aware=self.face_aware_crops,
         )
 
     @property

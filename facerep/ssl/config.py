@@ -286,12 +286,14 @@ class SimfleParams(MethodParams):
 
 
 class DataParams(StrictModel):
-    """Where images come from: SynthFaces faces, an image folder, or the shard stage's tar shards."""
+    """Where images come from (`facerep.ssl.data`): the shard stage's tar shards (the pipeline's own
+    curated faces, by default), SynthFaces face images or an image folder."""
 
-    source: Literal["synth_faces", "folder", "shards"] = "synth_faces"
-    path: str | None = None
-    size: int = Field(64, gt=0)
-    split: Literal["train", "all"] = "train"
+    source: Literal["shards", "synth_faces", "folder"] = "shards"
+    path: str | None = None  # null: paths.shards / paths.synth / paths.curated; shards: any fsspec URL
+    size: int = Field(64, gt=0)  # synth_faces only: the SynthFaces image size to read
+    split: Literal["train", "all"] = "train"  # synth_faces only
+    shuffle_block: int = Field(2048, ge=1)  # items a data worker shuffles at once (its memory: one block)
 
 
 class KnnParams(StrictModel):

@@ -1,25 +1,23 @@
-"""Where pre-training images come from, and the resumable order in which they are read.
+"""The pre-training data path: a catalog of images, the epoch plan, the multi-crop views, batches.
 
-A *source* is an indexable collection of `(PIL image, local_boxes or None)`:
+`pretrain.data.source` names the catalog (`facerep.shards.reader`):
+- `shards` (default): the shard stage's WebDataset tars under `paths.shards` or any fsspec URL, with
+  the curated `local_boxes` of each face;
 - `synth_faces`: SynthFaces face images `<paths.synth>/faces/<size>/*.png` (the train split when
-  `faces/labels.parquet` says so), until the shard stage feeds pre-training;
-- `folder`: every JPEG/PNG under `pretrain.data.path`;
-- `shards`: the shard stage's WebDataset tars (`<paths.shards>/*.tar`, samples keyed by face_id with
-  `jpg` and `json` holding `local_boxes`), read by member offset so any sample is addressable.
+  `faces/labels.parquet` says so);
+- `folder`: every JPEG/PNG under `pretrain.data.path`.
 
-Order and augmentation are functions of (seed, position) only: epoch e visits a permutation seeded by
-(seed, e), the global micro-batch j takes positions [j*G, (j+1)*G) of it and process r its slice of B
-rows, and each sample's augmentation RNG is seeded by (seed, e, position). So a resumed run, a run with
-another number of data workers, and a 2-process run with the same global batch all see the same views.
+Every source goes through the same `ViewStream`: which items a process reads and in which order is
+`facerep.ssl.epochs` (every item at most once per epoch over all ranks and workers, equal batches on
+every rank, a new order each epoch, exact resume), and each item's augmentation RNG is seeded by
+(seed, epoch, item), so its views do not depend on which worker made them.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import random
-import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,61 +26,15 @@ import pandas as pd
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from facerep.errors import InputError
+from facerep.shards.reader import Box, Catalog, FileCatalog, RawItem, ShardCatalog
+from facerep.ssl.epochs import Layout, block_order, sample_seed, worker_epochs
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-Box = tuple[float, float, float, float]
-
-
-class FileSource:
-    """Images from a list of files; no curated local boxes."""
-
-    def __init__(self, files: list[Path]) -> None:
-        self.files = files
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> tuple[Image.Image, list[Box] | None]:
-        with Image.open(self.files[i]) as img:
-            return img.convert("RGB"), None
-
-
-class TarShardSource:
-    """WebDataset tar shards read by member offset (random access without unpacking)."""
-
-    def __init__(self, root: Path) -> None:
-        self.shards = sorted(root.glob("*.tar"))
-        if not self.shards:
-            raise InputError(f"{root}: no *.tar shards (run `facerep shard` first)")
-        self.items: list[tuple[int, tarfile.TarInfo, tarfile.TarInfo | None]] = []
-        for s, path in enumerate(self.shards):
-            with tarfile.open(path) as tar:
-                members: dict[str, dict[str, tarfile.TarInfo]] = {}
-                for m in tar.getmembers():
-                    key, _, ext = m.name.partition(".")
-                    members.setdefault(key, {})[ext] = m
-            for parts in members.values():
-                if "jpg" in parts:
-                    self.items.append((s, parts["jpg"], parts.get("json")))
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> tuple[Image.Image, list[Box] | None]:
-        s, jpg, meta = self.items[i]
-        with open(self.shards[s], "rb") as f:
-            f.seek(jpg.offset_data)
-            img = Image.open(io.BytesIO(f.read(jpg.size))).convert("RGB")
-            boxes = None
-            if meta is not None:
-                f.seek(meta.offset_data)
-                doc: dict[str, Any] = json.loads(f.read(meta.size))
-                raw = doc.get("local_boxes") or []
-                boxes = [tuple(float(v) for v in b[:4]) for b in raw] or None
-        return img, boxes  # type: ignore[return-value]
+Transform = Callable[[Image.Image, list[Box] | None], list[Tensor]]
+Batch = dict[str, Any]  # {"keys": list[str], "views": list[Tensor (B, 3, H, W)], "epoch": int}
 
 
 def synth_face_files(root: Path, size: int, split: str) -> list[Path]:
@@ -99,74 +51,111 @@ def synth_face_files(root: Path, size: int, split: str) -> list[Path]:
     return files
 
 
-def build_source(source: str, path: Path, size: int, split: str) -> FileSource | TarShardSource:
-    """The image source named by `pretrain.data.source` rooted at `path`."""
+def build_catalog(source: str, path: str, size: int, split: str) -> Catalog:
+    """The catalog named by `pretrain.data.source`, rooted at `path` (a folder, or a URL for shards)."""
+    if source == "shards":
+        return ShardCatalog(path)
+    root = Path(path)
     if source == "synth_faces":
-        return FileSource(synth_face_files(path, size, split))
-    if source == "folder":
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise InputError(f"pretrain.data.path: no JPEG/PNG images under {path}")
-        return FileSource(files)
-    return TarShardSource(path)
+        return FileCatalog(synth_face_files(root, size, split), str(root))
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(f"pretrain.data.path: no JPEG/PNG images under {root}")
+    return FileCatalog(files, str(root))
 
 
-def sample_seed(seed: int, epoch: int, position: int) -> int:
-    return int(np.random.SeedSequence([seed, epoch, position]).generate_state(1)[0])
+def views_of(item: RawItem, transform: Transform, seed: int) -> list[Tensor]:
+    """Decode one item and cut its views under its own RNG seed (the caller's RNG states are kept)."""
+    try:
+        with Image.open(io.BytesIO(item.image)) as img:
+            rgb = img.convert("RGB")
+    except OSError as exc:
+        raise InputError(f"pre-training image {item.key}: cannot decode ({exc})") from exc
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        try:
+            return transform(rgb, item.local_boxes)
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
 
 
-class ViewsDataset(Dataset[list[Tensor]]):
-    """Applies the multi-crop transform to source item `index` under the RNG seed that comes with it."""
+class ViewStream(IterableDataset[Batch]):
+    """This process's batches of multi-crop views from batch position `start` on, without end.
 
-    def __init__(self, source: FileSource | TarShardSource, transform: Any) -> None:
-        self.source = source
-        self.transform = transform
+    Under a DataLoader with W workers, loader worker i plays plan worker (i + start) mod W, so the
+    DataLoader's round-robin over its workers yields batch positions start, start + 1, ... in order.
+    """
 
-    def __len__(self) -> int:
-        return len(self.source)
+    def __init__(self, catalog: Catalog, transform: Transform, layout: Layout, start: int = 0) -> None:
+        self.catalog, self.transform, self.layout, self.start = catalog, transform, layout, start
+        self.offsets = layout.item_offsets()
 
-    def __getitem__(self, item: tuple[int, int]) -> list[Tensor]:
-        index, seed = item
-        img, boxes = self.source[index]
-        py_state, np_state = random.getstate(), np.random.get_state()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            random.seed(seed)
-            np.random.seed(seed % 2**32)
-            try:
-                return self.transform(img, boxes)
-            finally:
-                random.setstate(py_state)
-                np.random.set_state(np_state)
-
-
-class ResumableBatchSampler(Sampler[list[tuple[int, int]]]):
-    """An endless stream of this process's micro-batches, starting at global micro-batch `start`."""
-
-    def __init__(self, n: int, batch: int, world: int, rank: int, seed: int, start: int = 0) -> None:
-        self.n, self.batch, self.world, self.rank, self.seed, self.start = n, batch, world, rank, seed, start
-        self.per_epoch = n // (batch * world)
-        if self.per_epoch == 0:
-            raise InputError(
-                f"pretrain.batch_size: {batch} x {world} processes exceeds the {n} images available"
+    def __iter__(self) -> Iterator[Batch]:
+        info = get_worker_info()
+        if (1 if info is None else info.num_workers) != self.layout.workers:
+            raise RuntimeError(
+                f"ViewStream planned for {self.layout.workers} worker(s), run by another count"
             )
+        worker = ((0 if info is None else info.id) + self.start) % self.layout.workers
+        b = self.layout.batch
+        for part in worker_epochs(self.layout, worker, self.start):
+            items = self._items(part.segments, part.epoch, worker, part.skip * b)
+            for _ in range(len(part.positions) - part.skip):
+                chunk = [next(items) for _ in range(b)]
+                yield self._batch(chunk, part.epoch)
 
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        j = self.start
-        perm: list[int] = []
-        epoch = -1
-        g = self.batch * self.world
-        while True:
-            e, k = divmod(j, self.per_epoch)
-            if e != epoch:
-                epoch = e
-                gen = torch.Generator().manual_seed(self.seed * 1_000_003 + e)
-                perm = torch.randperm(self.n, generator=gen).tolist()
-            lo = k * g + self.rank * self.batch
-            yield [(perm[p], sample_seed(self.seed, e, p)) for p in range(lo, lo + self.batch)]
-            j += 1
+    def _items(
+        self, segments: list[tuple[int, int, int]], epoch: int, worker: int, skip: int
+    ) -> Iterator[tuple[int, RawItem]]:
+        """(global item id, raw item) in the worker's shuffled order, from shuffled position `skip` on."""
+        n = sum(stop - start for _, start, stop in segments)
+        block = self.layout.block
+        order = block_order(n, block, (self.layout.seed, epoch, self.layout.rank, worker))
+        stream = (
+            (self.offsets[c] + i, item)
+            for c, start, stop in segments
+            for i, item in zip(range(start, stop), self.catalog.read(c, start, stop), strict=True)
+        )
+        for lo in range(0, n, block):
+            hi = min(lo + block, n)
+            if hi <= skip:  # a block wholly before the resume point: pass over it without keeping it
+                for _ in range(hi - lo):
+                    next(stream)
+                continue
+            buffer = [next(stream) for _ in range(hi - lo)]
+            for pos in range(max(lo, skip), hi):
+                yield buffer[order[pos] - lo]
+
+    def _batch(self, chunk: list[tuple[int, RawItem]], epoch: int) -> Batch:
+        seed = self.layout.seed
+        views = [views_of(item, self.transform, sample_seed(seed, epoch, gid)) for gid, item in chunk]
+        return {
+            "keys": [item.key for _, item in chunk],
+            "views": [torch.stack(v) for v in zip(*views, strict=True)],
+            "epoch": epoch,
+        }
 
 
-def collate_views(samples: list[list[Tensor]]) -> list[Tensor]:
-    """Per view, stack the batch: a list of (B, 3, H, W) tensors, global views first."""
-    return [torch.stack(v) for v in zip(*samples, strict=True)]
+def view_loader(
+    catalog: Catalog,
+    transform: Transform,
+    layout: Layout,
+    num_workers: int,
+    start: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader[Batch]:
+    """A DataLoader over `ViewStream` with `num_workers` worker processes (0: in this process)."""
+    if layout.workers != max(1, num_workers):
+        raise ValueError(f"layout planned for {layout.workers} worker(s), loader given {num_workers}")
+    return DataLoader(
+        ViewStream(catalog, transform, layout, start),
+        batch_size=None,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+        prefetch_factor=2 if num_workers else None,
+    )

@@ -3,11 +3,12 @@
 One optimiser step = `grad_accum` micro-batches of `batch_size` images per process. On a GPU the
 forward runs under bf16 autocast (fp16 with a gradient scaler on request) with channels-last
 tensors, optionally through `torch.compile`. Under `torchrun` the method is wrapped in DDP (with
-SyncBatchNorm when `sync_bn`), every process reads its slice of the same global batch, and rank 0
-alone logs to MLflow and writes files. PyTorch's SyncBatchNorm runs on CUDA only: CPU processes (gloo)
-keep per-process batch statistics. A non-finite loss stops the run with a message naming the
-step, the method and the last checkpoint. Schedules are pure functions of the step, so resuming needs
-only the step (see `facerep.ssl.checkpoint`).
+SyncBatchNorm when `sync_bn`), every process reads its own contiguous share of each epoch
+(`facerep.ssl.epochs`), and rank 0 alone logs to MLflow and writes files. PyTorch's SyncBatchNorm
+runs on CUDA only: CPU processes (gloo) keep per-process batch statistics. A non-finite loss stops
+the run with a message naming the step, the method and the last checkpoint. Schedules are pure
+functions of the step and the data order a pure function of the micro-batch count, so resuming
+needs only those two; a checkpoint resumes with the same data, process count and data workers.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from facerep.ssl.backbones import build_backbone, save_backbone
 from facerep.ssl.base import Method, TrainContext
 from facerep.ssl.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from facerep.ssl.config import PretrainParams
-from facerep.ssl.data import ResumableBatchSampler, ViewsDataset, build_source, collate_views
+from facerep.ssl.data import Batch, build_catalog, view_loader
+from facerep.ssl.epochs import Layout
 from facerep.ssl.optim import apply_schedule, build_optimizer, lr_at, parameter_groups, weight_decay_at
 from facerep.ssl.registry import get_method
 
@@ -85,7 +87,7 @@ class Engine:
     def __init__(
         self,
         pretrain: PretrainParams,
-        data_root: Path,
+        data_root: str,
         out_dir: Path,
         seed: int = 0,
         log: Callable[[dict[str, float], int], None] | None = None,
@@ -107,12 +109,22 @@ class Engine:
         if self.mparams is None:
             raise InputError(f"pretrain.{pretrain.method}: no parameter section for this method")
         torch.manual_seed(seed)
-        source = build_source(pretrain.data.source, data_root, pretrain.data.size, pretrain.data.split)
+        d = pretrain.data
+        self.catalog = build_catalog(d.source, data_root, d.size, d.split)
+        self.layout = Layout(
+            self.catalog.counts,
+            pretrain.batch_size,
+            seed,
+            self.world,
+            self.rank,
+            max(1, pretrain.num_workers),
+            d.shuffle_block,
+        )
         self.global_batch = pretrain.batch_size * self.world * pretrain.grad_accum
-        steps_per_epoch = max(1, len(source) // self.global_batch)
+        steps_per_epoch = max(1, self.layout.batches_per_epoch // pretrain.grad_accum)
         ctx = TrainContext(pretrain.max_steps, steps_per_epoch, self.global_batch, self.world)
         self.method: Method = method_cls(build_backbone(pretrain.backbone), self.mparams, ctx)
-        self.dataset = ViewsDataset(source, self.method.transform())
+        self.transform = self.method.transform()
         if self.world > 1 and pretrain.sync_bn and self.device.type == "cuda":
             self.method = nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
         memory = torch.channels_last if pretrain.channels_last else torch.contiguous_format
@@ -144,6 +156,7 @@ class Engine:
             "micro_batches": self.micro,
             "world_size": self.world,
             "global_batch": self.global_batch,
+            "data": self.data_identity(),
             "rng": rng_state(),
             "mlflow_run_id": self.run_id,
             "metrics": self.metrics,
@@ -157,12 +170,35 @@ class Engine:
                     f"{self.ckpt_path}: written by a {key.split('_')[0]} {ckpt[key]!r} run, not {mine!r}; "
                     "choose another paths.models or delete the checkpoint"
                 )
+        self.check_data(ckpt.get("data", {}))
         self.method.load_state_dict(ckpt["method"])
         self.method.load_extra_state(ckpt["method_extra"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.step, self.micro = int(ckpt["step"]), int(ckpt["micro_batches"])
         self.run_id = self.run_id or ckpt.get("mlflow_run_id")
+
+    def data_identity(self) -> dict[str, Any]:
+        """What fixes the order of the batches (`facerep.ssl.epochs`): a resume needs all of it unchanged."""
+        return {
+            "pretrain.data.source": self.p.data.source,
+            "data fingerprint": self.catalog.fingerprint,
+            "pretrain.batch_size": self.p.batch_size,
+            "pretrain.num_workers": self.layout.workers,
+            "pretrain.data.shuffle_block": self.layout.block,
+            "world size": self.world,
+        }
+
+    def check_data(self, saved: dict[str, Any]) -> None:
+        """Refuse to resume onto other data or another reading layout: it would repeat or skip images."""
+        mine = self.data_identity()
+        differ = [k for k in mine if saved.get(k) != mine[k]]
+        if differ:
+            what = ", ".join(f"{k} ({saved.get(k)!r} -> {mine[k]!r})" for k in differ)
+            raise InputError(
+                f"{self.ckpt_path}: written with other data or reading layout: {what}; "
+                "choose another paths.models or delete the checkpoint"
+            )
 
     def save(self) -> None:
         if self.rank == 0:
@@ -171,17 +207,14 @@ class Engine:
             torch_dist.barrier()
 
     # ----- training ------------------------------------------------------------------------
-    def _loader(self) -> DataLoader[list[Tensor]]:
-        sampler = ResumableBatchSampler(
-            len(self.dataset), self.p.batch_size, self.world, self.rank, self.seed, start=self.micro
-        )
-        return DataLoader(
-            self.dataset,
-            batch_sampler=sampler,
-            num_workers=self.p.num_workers,
-            collate_fn=collate_views,
+    def _loader(self) -> DataLoader[Batch]:
+        return view_loader(
+            self.catalog,
+            self.transform,
+            self.layout,
+            self.p.num_workers,
+            start=self.micro,
             pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
         )
 
     def _model(self) -> nn.Module:
@@ -243,7 +276,12 @@ class Engine:
             self._train_step(model, batches, result)
             images += self.global_batch
             rate = images / max(time.perf_counter() - t0, 1e-9)
-            self.metrics = {"final_loss": result.losses[-1], "steps": float(self.step), "images_per_s": rate}
+            self.metrics = {
+                "final_loss": result.losses[-1],
+                "steps": float(self.step),
+                "images_per_s": rate,
+                "epochs": self.micro / self.layout.batches_per_epoch,
+            }
             done = self.step == self.p.max_steps
             if self.log is not None and self.rank == 0 and (self.step % self.p.log_every == 0 or done):
                 self.log({**self._last_metrics, "images_per_s": rate, **self._memory()}, self.step)
@@ -275,7 +313,7 @@ class Engine:
         total = torch.zeros((), device=self.device)
         parts: dict[str, Tensor] = {}
         for i in range(self.p.grad_accum):
-            views = next(batches)
+            views = next(batches)["views"]
             self.micro += 1
             last = i == self.p.grad_accum - 1
             sync = contextlib.nullcontext() if last or self.world == 1 else model.no_sync()  # type: ignore[operator]

@@ -34,12 +34,11 @@ def output_dir(params: Params) -> Location:
     return location(params.paths.models) / "pretrain" / params.pretrain.method
 
 
-def data_root(params: Params) -> Path:
-    """`pretrain.data.path`, else the default location of the chosen source under `paths`."""
+def data_root(params: Params) -> str:
+    """`pretrain.data.path`, else the default location of the chosen source under `paths` (shards may
+    be an fsspec URL, so this stays a string)."""
     d = params.pretrain.data
-    if d.path is not None:
-        return Path(d.path)
-    return Path(getattr(params.paths, DEFAULT_ROOTS[d.source]))
+    return d.path if d.path is not None else str(getattr(params.paths, DEFAULT_ROOTS[d.source]))
 
 
 def resume_run_id(params: Params) -> str | None:
@@ -51,16 +50,13 @@ def resume_run_id(params: Params) -> str | None:
 
 
 def knn_monitor(params: Params) -> KnnMonitor | None:
-    """The kNN monitor on SynthFaces labels, when enabled and the labels table is there."""
+    """The kNN monitor on SynthFaces labels (`paths.synth`, whatever the pre-training source), when
+    enabled and the labels table is there: it reads the face, not the training images."""
     from facerep.ssl.knn import KnnMonitor
 
     p = params.pretrain
-    root = data_root(params)
-    if (
-        not p.knn.enabled
-        or p.data.source != "synth_faces"
-        or not (root / "faces" / "labels.parquet").is_file()
-    ):
+    root = Path(params.paths.synth)
+    if not p.knn.enabled or not (root / "faces" / "labels.parquet").is_file():
         return None
     return KnnMonitor(root, p.data.size, p.knn.label, p.knn.max_train, p.knn.max_test, params.seed)
 
@@ -84,7 +80,17 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     paths = [out / "last.ckpt", out / "backbone.pt", out / "metrics.json"]
     if dist.rank() != 0:
         return StageResult(outputs=paths)
-    doc = {**result.metrics, "method": params.pretrain.method, "backbone": params.pretrain.backbone}
+    doc = {
+        **result.metrics,
+        "method": params.pretrain.method,
+        "backbone": params.pretrain.backbone,
+        "data": {
+            "source": params.pretrain.data.source,
+            "path": str(data_root(params)),
+            "images": engine.layout.total,
+            "fingerprint": engine.catalog.fingerprint,
+        },
+    }
     # The bytes facerep.io.write_json writes, through the one writer that also knows URLs.
     text = json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
     write_bytes_atomic(out / "metrics.json", text.encode("utf-8"))

@@ -36,6 +36,7 @@ def make_params(tmp_path: Path, synth_root: Path, *sets: str) -> Params:
     """Small CPU parameters for tests: tiny backbone, 64 px, a local MLflow SQLite store in tmp_path."""
     base = [
         f"paths.synth={synth_root}",
+        "pretrain.data.source=synth_faces",
         f"paths.models={tmp_path / 'models'}",
         f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
         "pretrain.backbone=resnet_tiny",

@@ -1,11 +1,8 @@
-"""Backbone export round trip, the resumable data order, multi-crop views and tar shard reading."""
+"""Backbone export round trip, multi-crop views and their per-sample seeds."""
 
 from __future__ import annotations
 
 import colorsys
-import io
-import json
-import tarfile
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +13,7 @@ from PIL import Image
 from facerep.errors import InputError
 from facerep.ssl.augment import IMAGENET_MEAN, IMAGENET_STD, MultiCropTransform
 from facerep.ssl.backbones import build_backbone, load_backbone, save_backbone
-from facerep.ssl.data import ResumableBatchSampler, TarShardSource, ViewsDataset, build_source
+from facerep.ssl.data import build_catalog, views_of
 
 
 @pytest.mark.parametrize("name", ["resnet_tiny", "resnet18_half", "vit_tiny_small"])
@@ -43,49 +40,18 @@ def test_missing_or_corrupt_backbone_is_an_input_error_naming_the_file(tmp_path:
         build_backbone("resnet7")
 
 
-def test_two_ranks_read_the_single_process_batch_and_resume_mid_epoch() -> None:
-    one = ResumableBatchSampler(50, 8, 1, 0, seed=3)
-    r0, r1 = (ResumableBatchSampler(50, 4, 2, r, seed=3) for r in (0, 1))
-    first = [b for b, _ in zip(one, range(14), strict=False)]  # crosses the epoch boundary (6 per epoch)
-    for b, p0, p1 in zip(first, r0, r1, strict=False):
-        assert b == p0 + p1
-    resumed = ResumableBatchSampler(50, 8, 1, 0, seed=3, start=5)
-    assert [b for b, _ in zip(resumed, range(9), strict=False)] == first[5:]
-    assert len({i for b in first[:6] for i, _ in b}) == 48  # an epoch has no repeats
-
-
 def test_views_depend_only_on_the_sample_seed(synth_root: Path) -> None:
-    source = build_source("synth_faces", synth_root, 64, "train")
+    catalog = build_catalog("synth_faces", str(synth_root), 64, "train")
     labels = pd.read_parquet(synth_root / "faces" / "labels.parquet")
-    assert len(source) == int((labels["split"] == "train").sum()) < len(labels)
-    ds = ViewsDataset(source, MultiCropTransform(64, 2, 32, 3, (0.3, 1.0), (0.05, 0.3), flip=True))
-    a = ds[(5, 1234)]
+    assert sum(catalog.counts) == int((labels["split"] == "train").sum()) < len(labels)
+    item = next(catalog.read(0, 5, 6))
+    transform = MultiCropTransform(64, 2, 32, 3, (0.3, 1.0), (0.05, 0.3), flip=True)
+    a = views_of(item, transform, 1234)
     torch.manual_seed(99)
-    b = ds[(5, 1234)]
+    b = views_of(item, transform, 1234)
     assert [v.shape for v in a] == [(3, 64, 64)] * 2 + [(3, 32, 32)] * 3
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-    assert not torch.equal(ds[(5, 1235)][0], a[0])
-
-
-def test_tar_shards_give_images_and_curated_local_boxes(tmp_path: Path) -> None:
-    with tarfile.open(tmp_path / "shard-000000.tar", "w") as tar:
-        for i in range(3):
-            buf = io.BytesIO()
-            Image.new("RGB", (256, 256), (i * 60, 10, 10)).save(buf, "JPEG")
-            meta = json.dumps({"local_boxes": [[10, 20, 90, 100, 0.7]] if i else []}).encode()
-            for ext, data in (("jpg", buf.getvalue()), ("json", meta)):
-                info = tarfile.TarInfo(f"f{i:06d}.{ext}")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    src = TarShardSource(tmp_path)
-    assert len(src) == 3
-    img, boxes = src[1]
-    assert img.size == (256, 256) and boxes == [(10.0, 20.0, 90.0, 100.0)]
-    assert src[0][1] is None
-    views = MultiCropTransform(64, 1, 32, 2, flip=False)(img, boxes)
-    assert [tuple(v.shape) for v in views] == [(3, 64, 64), (3, 32, 32), (3, 32, 32)]
-    with pytest.raises(InputError, match=r"no \*\.tar shards"):
-        TarShardSource(tmp_path / "empty")
+    assert not torch.equal(views_of(item, transform, 1235)[0], a[0])
 
 
 def test_hue_zero_keeps_the_hue_that_the_default_jitter_shifts() -> None:

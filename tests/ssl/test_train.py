@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from facerep.errors import InputError
 from facerep.ssl.backbones import load_backbone
+from facerep.ssl.data import view_loader
 from facerep.ssl.engine import Engine, NonFiniteLossError
 from facerep.ssl.stage import data_root, output_dir
 
@@ -46,11 +49,8 @@ def probe_loss(e: Engine, method: str) -> float:
     saved = {k: v.clone() for k, v in m.state_dict().items()}
     values = []
     with torch.no_grad():
-        for b in range(2):
-            samples = [e.dataset[(8 * b + i, 1000 + 8 * b + i)] for i in range(8)]
-            views = [
-                torch.stack(v).contiguous(memory_format=e.memory_format) for v in zip(*samples, strict=True)
-            ]
+        for batch in itertools.islice(view_loader(e.catalog, e.transform, e.layout, 0), 2):
+            views = [v.contiguous(memory_format=e.memory_format) for v in batch["views"]]
             loss, parts = m.training_step(views, 0)
             values.append(float(parts["dino_kl"] if method == "dino" else loss))
     m.load_state_dict(saved)
@@ -104,7 +104,8 @@ def test_mocov2_fills_its_queue_with_keys_and_moves_its_key_encoder_by_ema(param
 def test_resume_from_a_mid_epoch_checkpoint_repeats_the_uninterrupted_losses(
     params_for, tmp_path: Path
 ) -> None:
-    """Run A trains 6 steps; run B starts from A's step-3 checkpoint (mid-epoch) with another worker count."""
+    """Run A trains 6 steps in a data worker; run B starts from A's step-3 checkpoint (mid-epoch) and
+    reads in its own process (the same single reading stream)."""
     sets = [
         *FAST,
         "pretrain.method=swav",
@@ -133,6 +134,9 @@ def test_resume_from_a_mid_epoch_checkpoint_repeats_the_uninterrupted_losses(
     np.testing.assert_allclose(resumed.losses, full.losses[3:], rtol=1e-5)
     again = engine(b).fit()  # finished: nothing more to do, outputs still there
     assert again.losses == [] and again.steps == 6
+    other = params_for(*sets, "pretrain.num_workers=2", f"paths.models={b_dir}")
+    with pytest.raises(InputError, match=r"pretrain\.num_workers \(1 -> 2\)"):
+        engine(other).fit()  # another reading layout would repeat or skip images
 
 
 def test_non_finite_loss_stops_with_a_clear_message(params_for) -> None:

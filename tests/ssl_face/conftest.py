@@ -107,6 +107,7 @@ def make_params(tmp_path: Path, synth_root: Path, method: str, *sets: str) -> Pa
     """CPU test parameters for `method`: resnet_tiny, batch 8, a local MLflow SQLite store in tmp_path."""
     base = [
         f"paths.synth={synth_root}",
+        "pretrain.data.source=synth_faces",
         f"paths.models={tmp_path / 'models'}",
         f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
         f"pretrain.method={method}",

@@ -11,8 +11,9 @@ Code to paper:
   views to the student, as in Fig. 2.
 - Eq. 2-4: `facerep.ssl.losses.pros.pros_loss`: cross-entropy over every (global, local) pair minus
   the entropy of the mean student distribution. Logged components: `ce`, `entropy`.
-- Local views come from the curated boxes of the curate stage when the shard loader supplies them
-  (`MultiCropTransform(img, local_boxes)`): the face-aware retrieval of 3.1 happens upstream.
+- Local views come from the curated boxes of the curate stage, read with each shard sample
+  (`face_aware_crops`; `MultiCropTransform(img, local_boxes)`): the face-aware retrieval of 3.1
+  happens upstream, and a face with too few accepted crops gets random ones.
 - AdamW with weight decay 0.04, warmup over the first 10% (2 of 20 epochs) to 1e-3 per 256 images,
   cosine to 1e-6 (3.3; our warmup starts from 0 rather than 2e-4).
 
@@ -64,6 +65,7 @@ def projector(in_dim: int, hidden: int, out: int, batch_norm: bool = False) -> n
 @register("pros")
 class ProS(Method):
     params: ProsParams
+    face_aware_crops = True
 
     def __init__(self, backbone: Backbone, params: ProsParams, ctx: TrainContext) -> None:
         super().__init__(backbone, params, ctx)

@@ -1,0 +1,57 @@
+"""`facerep pretrain` with default parameters reads the shard stage's output: no SynthFaces images needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from facerep.io import write_json
+from facerep.params import load_params
+from facerep.shards.writer import Sample, write_shards
+from facerep.stages import run_stage
+
+
+def shards_of(synth_root: Path, out: Path, count: int) -> Path:
+    """`count` SynthFaces faces as JPEG crops in real shards (the shard stage's format), with local boxes."""
+    crops = out / "crops"
+    crops.mkdir(parents=True)
+    samples = []
+    for png in sorted((synth_root / "faces" / "64").glob("*.png"))[:count]:
+        jpg = crops / f"{png.stem}.jpg"
+        Image.open(png).convert("RGB").save(jpg, quality=95)
+        meta = {"face_id": png.stem, "license": "CC0 1.0", "local_boxes": [[8, 8, 40, 40, 0.5]]}
+        samples.append(Sample(png.stem, jpg, jpg.stat().st_size, meta))
+    entries, _ = write_shards(samples, out / "shards", 0, 16, 1 << 30)
+    write_json(out / "shards" / "index.json", {"samples": count, "shards": entries})
+    return out / "shards"
+
+
+@pytest.mark.parametrize("method", ["swav", "pros"])
+def test_default_pretrain_trains_from_the_shards_alone(tmp_path: Path, synth_root: Path, method: str) -> None:
+    shards = shards_of(synth_root, tmp_path, 40)
+    params = load_params(
+        None,
+        [
+            f"paths.shards={shards}",
+            f"paths.synth={tmp_path / 'no-synth'}",  # no SynthFaces images anywhere
+            f"paths.models={tmp_path / 'models'}",
+            "tracking.enabled=false",
+            f"pretrain.method={method}",
+            "pretrain.backbone=resnet_tiny",
+            "pretrain.batch_size=8",
+            "pretrain.num_workers=2",
+            "pretrain.max_steps=6",
+            f"pretrain.{method}.crops.local_count=2",
+            f"pretrain.{method}.prototypes=50",
+        ],
+    )
+    assert params.pretrain.data.source == "shards"
+    result = run_stage("pretrain", params)
+    out = tmp_path / "models" / "pretrain" / method
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["data"]["source"] == "shards" and doc["data"]["images"] == 40
+    assert doc["steps"] == 6 and doc["epochs"] == pytest.approx(6 / 5)  # 5 batches of 8 per epoch
+    assert result.metrics["final_loss"] == doc["final_loss"] and (out / "backbone.pt").is_file()
