@@ -146,6 +146,7 @@ def stage_settings(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     """(stage, its --set overrides) in run order."""
     pretrain = [
         "pretrain.backbone=resnet18_half",
+        "pretrain.data.source=synth_faces",
         "pretrain.data.size=96",
         f"pretrain.batch_size={args.pretrain_batch}",
         "pretrain.checkpoint_every=100",

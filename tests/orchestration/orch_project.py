@@ -24,6 +24,7 @@ TINY = [
     "synth.identities=40",
     "curate.local.candidates=2",
     "pretrain.max_steps=3",
+    "pretrain.batch_size=8",
     "finetune.tasks=[expression, pose]",
     "finetune.regimes=[0.1, 1.0]",
     "finetune.seeds=1",

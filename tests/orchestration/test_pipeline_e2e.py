@@ -48,6 +48,9 @@ def test_dvc_repro_builds_every_stage_output(project: Path) -> None:
     index = json.loads((project / "data/shards/index.json").read_text())
     assert index["samples"] > 0
     assert (project / "models/pretrain/swav/backbone.pt").is_file()
+    trained = json.loads((project / "models/pretrain/swav/metrics.json").read_text())
+    assert trained["data"]["source"] == "shards"  # the pipeline's own curated faces
+    assert trained["data"]["images"] == index["samples"]
     assert (project / "results/report.md").is_file()
     assert (project / "results/summary.csv").is_file()
     status = run([str(BIN / "dvc"), "status"], project)
