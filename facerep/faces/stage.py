@@ -53,7 +53,7 @@ def run(params: Params, tracker: Tracker) -> StageResult:
                 tracker.log_metrics({"images_done": processed, "images_per_s_running": rate}, step=processed)
                 logged = processed
     elapsed = time.perf_counter() - start
-    faces, images = store.consolidate(set(manifest["image_id"]))
+    faces, images = store.consolidate(manifest)
     metrics = summarise(faces, images)
     metrics["images_processed"] = float(processed)
     if processed:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from facerep.faces.inputs import CARRIED_COLUMNS
 from facerep.io import write_json, write_parquet
 
 FACES_FILE = "faces.parquet"
@@ -82,16 +83,24 @@ class FaceStore:
         write_parquet(self.parts / f"faces-{n:06d}.parquet", faces)
         write_parquet(self.parts / f"images-{n:06d}.parquet", images)
 
-    def consolidate(self, image_ids: set[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Rewrite faces.parquet and images.parquet from the committed parts, in a stable order,
-        restricted to `image_ids` (the current manifest) when given."""
+    def consolidate(self, manifest: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Rewrite faces.parquet and images.parquet from the committed parts, in a stable order.
+
+        With the current `manifest`, only its images are kept and their metadata columns (licence,
+        owner, source, ...) are taken from it rather than from the run that detected them, so a
+        re-harvest that changes only metadata (`harvest.folder.license`, say) reaches faces.parquet
+        without detecting again.
+        """
         committed = self._parts("images")
         face_parts = [pd.read_parquet(p) for n, p in sorted(self._parts("faces").items()) if n in committed]
         faces = pd.concat(face_parts, ignore_index=True) if face_parts else pd.DataFrame(columns=FACE_COLUMNS)
         images = self.done_images()
-        if image_ids is not None:
-            faces = faces[faces["image_id"].isin(image_ids)]
-            images = images[images["image_id"].isin(image_ids)]
+        if manifest is not None:
+            faces = faces[faces["image_id"].isin(manifest["image_id"])]
+            images = images[images["image_id"].isin(manifest["image_id"])]
+            carried = [c for c in CARRIED_COLUMNS if c in manifest.columns]
+            meta = manifest.drop_duplicates("image_id").set_index("image_id")[carried]
+            faces = faces.drop(columns=[c for c in carried if c in faces.columns]).join(meta, on="image_id")
         images = images.sort_values("image_id", kind="stable").reset_index(drop=True)
         faces = faces.sort_values(["image_id", "face_index"], kind="stable").reset_index(drop=True)
         write_parquet(self.root / FACES_FILE, faces)

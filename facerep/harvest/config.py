@@ -22,6 +22,10 @@ class FolderParams(StrictModel):
     """A local directory tree of jpg/png/webp files."""
 
     root: str | None = Field(None, description="directory to harvest (required when `folder` is a source)")
+    license: str | None = Field(
+        None,
+        description="licence name recorded on every row, e.g. 'CC BY 4.0' (null: none; shard refuses them)",
+    )
 
 
 class VoxCelebParams(StrictModel):
@@ -41,6 +45,9 @@ class VoxCelebParams(StrictModel):
     track_scale: float = Field(1.5, gt=0, description="square face-track crop side over the box side")
     metadata_fps: float = Field(25.0, gt=0, description="frame rate the metadata frame numbers refer to")
     download: bool = Field(False, description="fetch missing source videos with yt-dlp (needs network)")
+    license: str | None = Field(
+        None, description="licence name recorded on every row (null: none; shard refuses them)"
+    )
 
 
 class FlickrParams(StrictModel):

@@ -46,8 +46,12 @@ def source_settings(source: str, params: Params) -> dict[str, Any]:
     h = params.harvest.model_dump(mode="json")
     vox = {k: v for k, v in h["voxceleb"].items() if k != "download"}
     shared = {"max_pixels": h["max_pixels"]}
-    if source == "synthetic":
-        return {**shared, "synth": params.paths.synth, "voxceleb": vox}
+    if source == "synthetic":  # SynthFaces rows carry their own licence
+        return {
+            **shared,
+            "synth": params.paths.synth,
+            "voxceleb": {k: v for k, v in vox.items() if k != "license"},
+        }
     if source == "folder":
         return {**shared, **h["folder"]}
     if source == "voxceleb":
@@ -74,13 +78,17 @@ def harvest_source(source: str, params: Params, raw: Path, metrics: dict[str, fl
         if source == "folder":
             if cfg.folder.root is None:
                 raise InputError("harvest.sources includes folder: set harvest.folder.root")
-            return harvest_folder(Path(cfg.folder.root), raw, journal, max_pixels=cfg.max_pixels)
+            return harvest_folder(
+                Path(cfg.folder.root), raw, journal, max_pixels=cfg.max_pixels, license=cfg.folder.license
+            )
         if source == "voxceleb":
             if cfg.voxceleb.root is None and cfg.voxceleb.metadata is None:
                 raise InputError("harvest.sources includes voxceleb: set harvest.voxceleb.root or .metadata")
             rows: list[dict[str, Any]] = []
             if cfg.voxceleb.root is not None:
-                rows += harvest_clips(Path(cfg.voxceleb.root), raw, journal, cfg.voxceleb)
+                rows += harvest_clips(
+                    Path(cfg.voxceleb.root), raw, journal, cfg.voxceleb, license=cfg.voxceleb.license
+                )
             if cfg.voxceleb.metadata is not None:
                 rows += harvest_tracks(raw, journal, cfg.voxceleb)
             return rows

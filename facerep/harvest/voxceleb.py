@@ -259,7 +259,8 @@ def download_video(videos: Path, reference: str) -> Path | None:
 def harvest_tracks(
     raw: Path, journal: Journal, cfg: VoxCelebParams, *, source: str = "voxceleb", workers: int = 2
 ) -> list[dict[str, Any]]:
-    """Face-track frames of every metadata clip, decoding each source video once, in order."""
+    """Face-track frames of every metadata clip, decoding each source video once, in order; every row
+    carries `harvest.voxceleb.license`."""
     if cfg.metadata is None or cfg.videos is None:
         raise InputError("harvest.voxceleb.metadata needs harvest.voxceleb.videos (local source videos)")
     metadata, videos = Path(cfg.metadata), Path(cfg.videos)
@@ -267,7 +268,10 @@ def harvest_tracks(
 
     def missing(ref: str, tracks: list[Track], status: str) -> list[dict[str, Any]]:
         uri = f"youtube:{ref}"
-        return [make_row(f"vox:{t.key}", source, uri, status, speaker_id=t.speaker) for t in tracks]
+        return [
+            make_row(f"vox:{t.key}", source, uri, status, speaker_id=t.speaker, license=cfg.license)
+            for t in tracks
+        ]
 
     def work(item: tuple[str, list[Track]]) -> Outcome:
         ref, tracks = item
@@ -334,6 +338,7 @@ def _crop_tracks(
                         video_id=track.reference,
                         frame_time=round(rel_t, 6),
                         speaker_id=track.speaker,
+                        license=cfg.license,
                     )
                 )
     return rows

@@ -11,7 +11,9 @@ local crops, so the loader falls back to random local crops).
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,10 +21,14 @@ import pandas as pd
 from facerep.errors import InputError
 from facerep.io import write_json
 from facerep.params import Params
-from facerep.shards.licenses import allowed_set, licence_reason
+from facerep.shards.licenses import allowed_set, licence_reason, normalise
 from facerep.shards.writer import Sample, write_shards
 from facerep.stages import StageResult
 from facerep.tracking import Tracker
+
+log = logging.getLogger(__name__)
+# Sources whose rows get their licence from a parameter (Flickr rows carry the photo's own licence).
+LICENCE_PARAMETERS = {"folder": "harvest.folder.license", "voxceleb": "harvest.voxceleb.license"}
 
 
 def _read(path: Path, columns: list[str], stage: str) -> pd.DataFrame:
@@ -35,8 +41,32 @@ def _read(path: Path, columns: list[str], stage: str) -> pd.DataFrame:
     return table
 
 
-def select_samples(params: Params) -> tuple[list[Sample], Counter[str]]:
-    """The faces to shard, with their metadata, and the count of faces left out per reason."""
+@dataclass(frozen=True)
+class Selection:
+    """The faces to shard, the count of faces left out per reason, and per source the kept faces
+    whose harvest rows carry no licence at all (a folder or VoxCeleb harvested without one)."""
+
+    samples: list[Sample]
+    left_out: Counter[str]
+    unlicensed: Counter[str]
+
+
+def missing_licence_hint(unlicensed: Counter[str]) -> str:
+    """Which parameter gives each unlicensed source its licence (the harvest cannot know it)."""
+    parts = []
+    for source, n in sorted(unlicensed.items()):
+        param = LICENCE_PARAMETERS.get(source)
+        fix = (
+            f'set {param} (e.g. --set {param}="CC BY 4.0") to the licence of those files and re-run harvest'
+            if param
+            else "its harvest rows carry no licence"
+        )
+        parts.append(f"{n} kept face(s) from source {source!r} have no licence: {fix}")
+    return "; ".join(parts)
+
+
+def select_samples(params: Params) -> Selection:
+    """The faces to shard, with their metadata, and why the others are left out."""
     faces_dir = Path(params.paths.faces)
     curated = _read(
         Path(params.paths.curated) / "curated.parquet", ["face_id", "keep", "local_boxes"], "curate"
@@ -56,6 +86,7 @@ def select_samples(params: Params) -> tuple[list[Sample], Counter[str]]:
 
     samples: list[Sample] = []
     left_out: Counter[str] = Counter()
+    unlicensed: Counter[str] = Counter()
     for face_id, keep, boxes, fall in zip(
         curated["face_id"], curated["keep"], curated["local_boxes"], fallback, strict=True
     ):
@@ -72,6 +103,9 @@ def select_samples(params: Params) -> tuple[list[Sample], Counter[str]]:
             None if image is None else image["status"],
             allowed,
         )
+        if reason == "licence_not_allowed" and image is not None and not normalise(image["license"]):
+            reason = "licence_missing"
+            unlicensed[_text(image.get("source", face.get("source"))) or "unknown"] += 1
         if reason:
             left_out[reason] += 1
             continue
@@ -92,7 +126,7 @@ def select_samples(params: Params) -> tuple[list[Sample], Counter[str]]:
             "local_boxes": local,
         }
         samples.append(Sample(str(face_id), jpg, jpg.stat().st_size, meta))
-    return samples, left_out
+    return Selection(samples, left_out, unlicensed)
 
 
 def _text(value: object) -> str | None:
@@ -104,11 +138,16 @@ def _text(value: object) -> str | None:
 def run(params: Params, tracker: Tracker) -> StageResult:
     """Write the shards and index.json (see the module docstring)."""
     out_dir = Path(params.paths.shards)
-    samples, left_out = select_samples(params)
+    selection = select_samples(params)
+    samples, left_out = selection.samples, selection.left_out
+    hint = missing_licence_hint(selection.unlicensed)
     if not samples:
         raise InputError(
             f"{params.paths.curated}/curated.parquet: no kept face with an allowed licence to shard"
+            + (f"; {hint}" if hint else "")
         )
+    if hint:
+        log.warning("shard: %s", hint)
     entries, skipped = write_shards(
         samples, out_dir, params.seed, params.shard.max_count, params.shard.max_bytes
     )

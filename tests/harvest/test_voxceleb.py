@@ -89,6 +89,14 @@ def test_rerun_decodes_nothing_again(tmp_path: Path, tree: Path) -> None:
     assert len(clip) == 6 and list(clip["frame_time"]) == sorted(clip["frame_time"])
 
 
+def test_licence_parameter_reaches_every_row(tmp_path: Path, tree: Path) -> None:
+    df, _ = harvest(tmp_path, f"harvest.voxceleb.root={tree}")
+    assert df["license"].isna().all()
+    df, _ = harvest(tmp_path, f"harvest.voxceleb.root={tree}", "harvest.voxceleb.license=CC BY-SA 4.0")
+    assert set(df["license"]) == {"CC BY-SA 4.0"}, "a new licence re-harvests the journaled clips"
+    assert set(df["status"]) == {"ok", "corrupt_video"}
+
+
 VOX2_TXT = """Identity  : \t{spk}
 Reference : \t{ref}
 Offset    : \t1
@@ -131,7 +139,13 @@ def test_metadata_tracks_over_source_videos(tmp_path: Path) -> None:
     )
     track = parse_track(meta / "id10001" / "YTsource001" / "00001.txt", "id10001", "00001")
     assert track.reference == "YTsource001" and track.normalised and len(track.frames) == 36
-    df, _ = harvest(tmp_path, f"harvest.voxceleb.metadata={meta}", f"harvest.voxceleb.videos={videos}")
+    df, _ = harvest(
+        tmp_path,
+        f"harvest.voxceleb.metadata={meta}",
+        f"harvest.voxceleb.videos={videos}",
+        "harvest.voxceleb.license=CC BY 4.0",
+    )
+    assert set(df["license"]) == {"CC BY 4.0"}, "track frames and missing-video rows alike"
     ok = df[df["status"] == "ok"]
     clip1 = ok[ok["image_id"].str.startswith("vox:id10001/YTsource001/00001@")]
     clip2 = ok[ok["image_id"].str.startswith("vox:id10001/YTsource001/00002@")]

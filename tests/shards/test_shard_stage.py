@@ -14,6 +14,7 @@ from shard_data import make_pipeline_outputs
 from facerep.errors import InputError
 from facerep.params import load_params
 from facerep.shards.stage import run
+from facerep.stages import run_stage
 from facerep.tracking import Tracker
 
 SPECIAL = {
@@ -129,3 +130,56 @@ def test_default_licences_admit_synthfaces_as_harvest_names_it():
     from facerep.shards.config import ShardParams
 
     assert LICENSE in ShardParams().licenses
+
+
+def photo_folder(root):
+    """Two real photos (seven people) as a user's folder would hold them."""
+    from curate_photos import package_dir
+    from PIL import Image
+    from skimage import data
+
+    root.mkdir()
+    (root / "t1.jpg").write_bytes((package_dir("insightface") / "data" / "images" / "t1.jpg").read_bytes())
+    Image.fromarray(data.astronaut()).save(root / "astronaut.png")
+    return root
+
+
+def test_a_folder_reaches_the_shards_only_with_its_licence_parameter(tmp_path, params_for):
+    folder = photo_folder(tmp_path / "photos")
+    base = ["harvest.sources=[folder]", f"harvest.folder.root={folder}", "curate.local.candidates=2"]
+
+    def stages(*overrides):
+        params = params_for(*base, *overrides)
+        for stage in ("harvest", "detect", "curate"):
+            run_stage(stage, params)
+        return params
+
+    with pytest.raises(InputError, match=r"source 'folder' have no licence: set harvest\.folder\.license"):
+        run(stages(), Tracker(None))
+    assert not list((tmp_path / "shards").glob("*.tar"))
+
+    result = run(stages('harvest.folder.license="CC BY 4.0"'), Tracker(None))
+    curated = pd.read_parquet(tmp_path / "curated" / "curated.parquet")
+    kept = sorted(curated.loc[curated["keep"], "face_id"])
+    assert len(kept) >= 5, "the two photos hold seven people"
+    assert result.metrics["samples"] == len(kept)
+    index = json.loads((tmp_path / "shards" / "index.json").read_text())
+    urls = [str(tmp_path / "shards" / e["name"]) for e in index["shards"]]
+    metas = {s["__key__"]: json.loads(s["json"]) for s in wds.WebDataset(urls, shardshuffle=False)}
+    assert sorted(metas) == kept
+    assert {(m["license"], m["source"]) for m in metas.values()} == {("CC BY 4.0", "folder")}
+
+
+def test_unlicensed_voxceleb_faces_are_left_out_naming_the_parameter(tmp_path, params_for, caplog):
+    make_pipeline_outputs(tmp_path, 6)
+    for table in (tmp_path / "raw" / "manifest.parquet", tmp_path / "faces" / "faces.parquet"):
+        df = pd.read_parquet(table)
+        vox = df["image_id"].isin(["img0000", "img0003"])
+        df.loc[vox, "source"], df.loc[vox, "license"] = "voxceleb", None
+        df.to_parquet(table, index=False)
+    with caplog.at_level("WARNING"):
+        result = run(params_for(), Tracker(None))
+    assert result.metrics["samples"] == 4 and result.metrics["left_out_licence_missing"] == 2
+    assert (
+        "2 kept face(s) from source 'voxceleb' have no licence: set harvest.voxceleb.license" in caplog.text
+    )
