@@ -13,10 +13,14 @@ from facerep.curate.embedders import Embedder
 from facerep.curate.retrieval import cut_and_resize, paste_in_place
 
 
+def global_chip(embedder: Embedder, img: np.ndarray, landmarks5: np.ndarray) -> np.ndarray:
+    """The global view: the whole crop aligned onto the embedder's template."""
+    return embedder.align(img, embedder.transform(landmarks5))
+
+
 def global_features(embedder: Embedder, images: list[np.ndarray], landmarks: list[np.ndarray]) -> np.ndarray:
-    """One feature row per face: the crop aligned onto the embedder's template."""
-    chips = [embedder.align(img, embedder.transform(lm)) for img, lm in zip(images, landmarks, strict=True)]
-    return embedder.embed(chips)
+    """One feature row per face, its global view embedded."""
+    return embedder.embed([global_chip(embedder, img, lm) for img, lm in zip(images, landmarks, strict=True)])
 
 
 def local_chips(

@@ -17,11 +17,9 @@ resumes, and a re-run with new thresholds embeds nothing.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
@@ -29,19 +27,17 @@ from facerep.curate.cache import ChunkCache, digest
 from facerep.curate.config import CurateParams
 from facerep.curate.dedup import exact_pairs, near_pairs, representatives
 from facerep.curate.embedders import Embedder, make_embedder
-from facerep.curate.filters import face_px, image_reason, norm_reason, sharpness
+from facerep.curate.filters import norm_reason
+from facerep.curate.passes import FaceTable, GlobalPass, embed_faces, score_local_crops
 from facerep.curate.report import redundancy_table, write_redundancy_report
-from facerep.curate.retrieval import accepted_boxes, sample_boxes
-from facerep.curate.scoring import global_features, local_similarities
+from facerep.curate.retrieval import accepted_boxes
 from facerep.errors import InputError
 from facerep.io import atomic_path, write_json, write_parquet
 from facerep.params import Params
-from facerep.progress import track
 from facerep.stages import StageResult
 from facerep.tracking import Tracker
 
 FACE_COLUMNS = ("face_id", "image_id", "bbox", "score", "landmarks5", "crop_path")
-CHUNK = 64
 
 
 def read_faces(faces_dir: Path) -> pd.DataFrame:
@@ -73,70 +69,28 @@ def image_sha256(raw_dir: Path, faces: pd.DataFrame) -> list[str | None]:
     return [lookup.get(i) for i in faces["image_id"]]
 
 
-def load_crop(faces_dir: Path, crop_path: str) -> tuple[np.ndarray, str]:
-    """An RGB crop and the sha256 of its bytes."""
-    path = faces_dir / crop_path
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: crop listed in faces.parquet cannot be read ({exc.strerror})") from exc
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise InputError(f"{path}: not a decodable image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), hashlib.sha256(data).hexdigest()
-
-
-def face_rng(seed: int, face_id: str) -> np.random.Generator:
-    """A generator per face, so its candidate crops do not depend on which other faces are present."""
-    return np.random.default_rng([seed, int(hashlib.sha256(face_id.encode()).hexdigest()[:15], 16)])
-
-
-def _chunks(rows: list[int], size: int) -> Iterator[list[int]]:
-    for i in range(0, len(rows), size):
-        yield rows[i : i + size]
-
-
 def run(params: Params, tracker: Tracker) -> StageResult:
     """Curate the detected faces (see the module docstring for the outputs)."""
     cfg = params.curate
     faces_dir, out_dir = Path(params.paths.faces), Path(params.paths.curated)
     embedder = make_embedder(cfg)
     faces = read_faces(faces_dir)
+    table = FaceTable.of(faces, faces_dir)
     n = len(faces)
-    reasons = [""] * n
-    sharp = np.zeros(n)
-    crop_sha: list[str | None] = [None] * n
-    landmarks = [np.asarray(v, np.float64).reshape(5, 2) for v in faces["landmarks5"]]
-
-    feats = np.full((n, embedder.dim), np.nan, np.float32)
-    cache = ChunkCache(out_dir / "cache" / f"global-{digest({'embedder': embedder.identity})}", ("feature",))
-    for rows in track(list(_chunks(list(range(n)), CHUNK)), "curate: embed faces"):
-        todo = {}
-        for i in rows:
-            img, crop_sha[i] = load_crop(faces_dir, faces.at[i, "crop_path"])
-            sharp[i] = sharpness(img)
-            box = faces.at[i, "bbox"]
-            reasons[i] = image_reason(float(faces.at[i, "score"]), face_px(box), sharp[i], cfg.filters)
-            if reasons[i]:
-                continue
-            hit = cache.get((str(faces.at[i, "face_id"]), crop_sha[i]))
-            if hit is None:
-                todo[i] = img
-            else:
-                feats[i] = hit[0]
-        if todo:
-            idx = list(todo)
-            feats[idx] = global_features(embedder, [todo[i] for i in idx], [landmarks[i] for i in idx])
-            cache.put({(str(faces.at[i, "face_id"]), crop_sha[i]): (feats[i],) for i in idx})
-    norms = np.linalg.norm(np.nan_to_num(feats), axis=1)
-    for i in range(n):
-        if not reasons[i]:
-            reasons[i] = norm_reason(float(norms[i]), cfg.filters)
-
-    dup_of = _deduplicate(
-        faces, embedder, feats, reasons, crop_sha, image_sha256(Path(params.paths.raw), faces), cfg
+    global_cache = ChunkCache(
+        out_dir / "cache" / f"global-{digest({'embedder': embedder.identity})}", ("feature",)
     )
-    local, fallback = _retrieve_local(faces, faces_dir, embedder, feats, reasons, landmarks, crop_sha, params)
+    with ThreadPoolExecutor(cfg.workers, thread_name_prefix="curate") as pool:
+        glob = embed_faces(table, embedder, cfg.filters, global_cache, pool, 2 * cfg.workers)
+        feats, reasons = glob.feats, list(glob.reasons)
+        norms = np.linalg.norm(np.nan_to_num(feats), axis=1)
+        for i in range(n):
+            if not reasons[i]:
+                reasons[i] = norm_reason(float(norms[i]), cfg.filters)
+        dup_of = _deduplicate(
+            faces, embedder, feats, reasons, glob.crop_sha, image_sha256(Path(params.paths.raw), faces), cfg
+        )
+        local, fallback = _retrieve_local(table, embedder, glob, reasons, params, pool)
 
     keep = [not r for r in reasons]
     curated = pd.DataFrame(
@@ -149,7 +103,7 @@ def run(params: Params, tracker: Tracker) -> StageResult:
             "local_fallback": fallback,
             "source": faces["source"],
             "image_id": faces["image_id"],
-            "sharpness": sharp,
+            "sharpness": glob.sharpness,
             "embedding_norm": norms,
         }
     )
@@ -161,11 +115,11 @@ def run(params: Params, tracker: Tracker) -> StageResult:
         {
             "embedder": embedder.name,
             "dim": embedder.dim,
-            "face_ids": [str(faces.at[i, "face_id"]) for i in embedded],
+            "face_ids": [table.face_ids[i] for i in embedded],
         },
     )
-    table = redundancy_table(curated)
-    report = write_redundancy_report(table, out_dir)
+    table_red = redundancy_table(curated)
+    report = write_redundancy_report(table_red, out_dir)
     write_parquet(out_dir / "curated.parquet", curated)
     return StageResult(
         metrics=_metrics(curated), artifacts=report, outputs=[out_dir / "curated.parquet", *report]
@@ -212,60 +166,33 @@ def _deduplicate(
 
 
 def _retrieve_local(
-    faces: pd.DataFrame,
-    faces_dir: Path,
+    table: FaceTable,
     embedder: Embedder,
-    feats: np.ndarray,
+    glob: GlobalPass,
     reasons: list[str],
-    landmarks: list[np.ndarray],
-    crop_sha: list[str | None],
     params: Params,
+    pool: Executor,
 ) -> tuple[list[list[list[float]]], list[bool]]:
     """ProS retrieval for the kept faces: accepted local boxes and the fallback flag per face.
 
     Similarities of all candidates come from the cache when present; acceptance is recomputed.
     """
     cfg = params.curate.local
-    theta = params.curate.local_theta()
     spec = {
         "embedder": embedder.identity,
         "seed": params.seed,
         **cfg.model_dump(exclude={"theta", "min_kept"}),
     }
     cache = ChunkCache(Path(params.paths.curated) / "cache" / f"local-{digest(spec)}", ("boxes", "sims"))
-    n = len(faces)
-    local: list[list[list[float]]] = [[] for _ in range(n)]
-    fallback = [True] * n
     kept = [i for i, r in enumerate(reasons) if not r]
-    for rows in track(list(_chunks(kept, max(1, CHUNK // 4))), "curate: local crops"):
-        found = {i: cache.get((str(faces.at[i, "face_id"]), str(crop_sha[i]))) for i in rows}
-        todo = [i for i in rows if found[i] is None]
-        if todo:
-            imgs = [load_crop(faces_dir, faces.at[i, "crop_path"])[0] for i in todo]
-            boxes = [
-                sample_boxes(
-                    face_rng(params.seed, str(faces.at[i, "face_id"])),
-                    img.shape[1],
-                    img.shape[0],
-                    cfg.candidates,
-                    cfg.scale,
-                    cfg.ratio,
-                )
-                for i, img in zip(todo, imgs, strict=True)
-            ]
-            sims = local_similarities(
-                embedder, feats[todo], imgs, [landmarks[i] for i in todo], boxes, cfg.mode
-            )
-            fresh = {
-                (str(faces.at[i, "face_id"]), str(crop_sha[i])): (b, s)
-                for i, b, s in zip(todo, boxes, sims, strict=True)
-            }
-            cache.put(fresh)
-            found.update({i: fresh[(str(faces.at[i, "face_id"]), str(crop_sha[i]))] for i in todo})
-        for i in rows:
-            boxes_i, sims_i = found[i]
-            local[i] = accepted_boxes(np.asarray(boxes_i).reshape(-1, 4), np.asarray(sims_i), theta)
-            fallback[i] = len(local[i]) < cfg.min_kept
+    scored = score_local_crops(
+        table, kept, embedder, glob, cfg, params.seed, cache, pool, 2 * params.curate.workers
+    )
+    local: list[list[list[float]]] = [[] for _ in reasons]
+    fallback = [True] * len(reasons)
+    for i, (boxes, sims) in scored.items():
+        local[i] = accepted_boxes(boxes, sims, params.curate.local_theta())
+        fallback[i] = len(local[i]) < cfg.min_kept
     return local, fallback
 
 

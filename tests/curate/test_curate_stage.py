@@ -121,3 +121,25 @@ def test_rerun_with_new_thresholds_reuses_cached_embeddings(tmp_path, faces, par
         == before["local_boxes"].map(lambda b: [list(x) for x in b]).tolist()
     )
     assert before["local_boxes"].map(len).gt(0).any()
+
+
+def test_threads_and_runtimes_give_the_same_curation(planted, params_for, tmp_path):
+    """The fast path (torch, 2 decode threads) decides as dlib's own runtime inline does."""
+    columns = ["keep", "reason", "dup_of", "local_boxes", "local_fallback"]
+    outputs = []
+    for name, sets in (
+        ("dlib", ("curate.workers=1", "curate.dlib.runtime=dlib", "curate.dlib.batch_size=32")),
+        ("torch", ("curate.workers=2", "curate.dlib.runtime=torch")),
+    ):
+        out = tmp_path / name  # each its own cache: both runtimes embed every face
+        run(
+            params_for("curate.local.candidates=2", "curate.local.min_kept=1", f"paths.curated={out}", *sets),
+            Tracker(None),
+        )
+        cur = pd.read_parquet(out / "curated.parquet").set_index("face_id")[columns]
+        cur["local_boxes"] = cur["local_boxes"].map(
+            lambda b: np.round(np.stack(b), 4).tolist() if len(b) else []
+        )
+        outputs.append(cur)
+    pd.testing.assert_frame_equal(*outputs)
+    assert outputs[0]["local_boxes"].map(len).gt(0).any()
