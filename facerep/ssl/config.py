@@ -283,6 +283,13 @@ class SimfleParams(MethodParams):
     alpha: float = Field(0.3, ge=0)
     beta: float = Field(0.03, ge=0)
     distill_temperature: float = Field(4.0, gt=0)
+    # refined: eq. 3's mask, trained by L_r (3.2); semantic: eq. 3 untrained by L_r (the authors' code);
+    # random: MAE's random mask (Table 3 c)
+    masking: Literal["refined", "semantic", "random"] = "refined"
+    refine_temperature: float = Field(1.0, gt=0)
+    # distill: FaceMAE reads detached backbone maps (3.3, Table 3 d); direct: L_g and the mask's
+    # gradient reach the backbone (Table 3 b)
+    connection: Literal["distill", "direct"] = "distill"
 
 
 class DataParams(StrictModel):

@@ -210,3 +210,66 @@ def test_simfle_distillation_matches_kl_to_the_mean() -> None:
     expected = sum((mean * (np.log(mean) - np.log(_softmax(z.numpy() / 4)))).sum(1).mean() for z in zs)
     assert simfle.distillation_loss(zs, 4.0).item() == pytest.approx(expected, rel=1e-5)
     assert simfle.distillation_loss([zs[0]] * 3, 4.0).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def _patch_errors(errors: list[float], size: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Target and prediction patches (1, N_p, size) whose per-patch mean squared error is `errors`."""
+    target = torch.zeros(1, len(errors), size)
+    pred = torch.tensor(errors).sqrt()[None, :, None].expand(1, len(errors), size).clone()
+    return target, pred
+
+
+def test_simfle_refined_mask_is_the_semantic_mask_and_its_gradient_matches_a_hand_computation() -> None:
+    """Forward: exactly eq. 3's mask. Backward: L_r's gradient on the scores, by hand: the masked mean
+    error L = (e_1 + e_0) / 2 = 1.5 gives each masked patch dL/dw_i = (e_i - L) / N_m and each visible
+    one 0; w_i = sigmoid((t - z_i) / T) with z the standardised scores and t midway between the 2nd and
+    3rd lowest; then back through the standardisation."""
+    scores = torch.tensor([[0.3, -1.0, 2.0, 0.5]], requires_grad=True)
+    temperature = 0.7
+    mask = simfle.refined_mask(scores, 0.5, temperature)
+    assert mask.tolist() == simfle.semantic_mask(scores.detach(), 0.5).float().tolist() == [[1, 1, 0, 0]]
+    errors = [2.0, 1.0, 7.0, 3.0]
+    loss = simfle.reconstruction_loss(*_patch_errors(errors), mask)
+    assert loss.item() == pytest.approx(1.5)
+    loss.backward()
+
+    a = scores.detach().numpy()[0].astype(np.float64)
+    sigma = a.std()
+    z = (a - a.mean()) / sigma
+    t = (np.sort(z)[1] + np.sort(z)[2]) / 2
+    w = 1 / (1 + np.exp(-(t - z) / temperature))
+    dl_dw = np.array([(2.0 - 1.5) / 2, (1.0 - 1.5) / 2, 0.0, 0.0])
+    g = dl_dw * -w * (1 - w) / temperature
+    expected = (g - g.mean() - z * (g * z).mean()) / sigma
+    np.testing.assert_allclose(scores.grad.numpy()[0], expected, rtol=1e-5, atol=1e-7)
+    # the harder masked patch (0) is pushed up, towards being kept; the easier one (1) down
+    assert scores.grad[0, 0] < 0 < scores.grad[0, 1]
+
+
+def test_simfle_refinement_learns_to_keep_the_patches_that_are_hard_to_reconstruct() -> None:
+    """Fig. 3 in miniature: 16 patch scores, four "landmark" patches whose reconstruction error is 10x
+    the others' and which start among the masked 75%. Minimising L_r through `refined_mask` moves the
+    scores until exactly the landmarks stay visible; through the plain sort (`semantic_mask`) L_r has no
+    gradient to the scores at all."""
+    g = torch.Generator().manual_seed(0)
+    landmarks = [5, 6, 9, 10]
+    errors = [1.0 if i in landmarks else 0.1 for i in range(16)]
+    target, pred = _patch_errors(errors)
+    start = torch.randn(1, 16, generator=g)
+    start[0, landmarks] -= 1.0
+    assert not (~simfle.semantic_mask(start, 0.75))[0, landmarks].all()
+    plain = start.clone().requires_grad_(True)
+    assert not simfle.reconstruction_loss(target, pred, simfle.semantic_mask(plain, 0.75)).requires_grad
+
+    scores = start.clone().requires_grad_(True)
+    optim = torch.optim.SGD([scores], lr=10.0)
+    losses = []
+    for _ in range(150):
+        loss = simfle.reconstruction_loss(target, pred, simfle.refined_mask(scores, 0.75, 1.0))
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        losses.append(loss.item())
+    visible = (~simfle.semantic_mask(scores.detach(), 0.75))[0].nonzero().flatten().tolist()
+    assert visible == landmarks
+    assert losses[0] == pytest.approx(0.4) and losses[-1] == pytest.approx(0.1)

@@ -8,6 +8,15 @@ replaced by its mean over the pairs it counts (our choice; the sign and the opti
 Eq. 3 (semantic masking): the chosen group's summed map, upsampled to the image, is averaged over
 each s x s patch; the patches with the lowest averages are masked, a fraction gamma of them.
 Eq. 4 (reconstruction): MSE between the image and the reconstruction on the masked patches only.
+Trainable refinement (3.2, Fig. 3): "the semantic masking process is trainable according to the
+reconstruction results ... [FaceMAE] will try to avoid masking fine-grained facial landmarks, which are
+difficult to reconstruct". The paper does not say how a sort passes a gradient (the authors' public code
+sorts without one, so there the mask follows L_g alone). `refined_mask` is our reading: the hard mask
+of eq. 3 forward, and backward the gradient of a sigmoid relaxation around the masking threshold
+(straight-through). Eq. 4 is the mean error over the masked set; differentiated with respect to each
+masked patch's soft membership it gives (e_i - L_r) / N_m, so minimising L_r raises the scores of masked
+patches harder than the masked average (towards being kept) and lowers the easier ones. Visible patches
+get no gradient: MAE does not train its predictions there, so their error says nothing.
 Eq. 5 (distillation): L_d = sum_{i in m, v1, v2} KL(psi(z_i / t), psi(z_bar / t)) with z_bar the mean
 of the three representations, read in torch's `kl_div(input, target)` order, i.e. KL(target || z_i)
 with the mean as a detached target (online ensemble distillation).
@@ -53,6 +62,25 @@ def semantic_mask(scores: Tensor, ratio: float) -> Tensor:
     return mask
 
 
+def refined_mask(scores: Tensor, ratio: float, temperature: float) -> Tensor:
+    """3.2's trainable masking: `semantic_mask` as floats (1 masked, 0 visible) with a relaxed gradient.
+
+    Each row is standardised (so `temperature` is in standard deviations of the row's scores); the soft
+    mask is sigmoid((t - z_i) / temperature) with t midway between the highest masked and the lowest
+    visible standardised score. The value is exactly the hard mask (straight-through), the gradient the
+    soft mask's. Needs at least one masked and one visible patch per row.
+    """
+    hard = semantic_mask(scores, ratio)
+    n_mask = int(hard[0].sum())
+    z = (scores - scores.mean(dim=1, keepdim=True)) / scores.std(dim=1, correction=0, keepdim=True).clamp_min(
+        1e-6
+    )
+    ordered = z.detach().sort(dim=1).values
+    threshold = (ordered[:, n_mask - 1] + ordered[:, n_mask]) / 2
+    soft = torch.sigmoid((threshold[:, None] - z) / temperature)
+    return hard.float() + (soft - soft.detach())
+
+
 def patchify(images: Tensor, patch: int) -> Tensor:
     """(B, 3, H, W) -> (B, N_p, patch * patch * 3), patches in row-major order (as MAE)."""
     b, c, h, w = images.shape
@@ -61,9 +89,15 @@ def patchify(images: Tensor, patch: int) -> Tensor:
 
 
 def reconstruction_loss(target_patches: Tensor, predicted: Tensor, mask: Tensor) -> Tensor:
-    """Eq. 4: per-pixel MSE averaged over the masked patches only; patches (B, N_p, P), mask (B, N_p)."""
+    """Eq. 4: per-pixel MSE averaged over the masked patches only; patches (B, N_p, P), mask (B, N_p).
+
+    `mask` is boolean, or the floats of `refined_mask`: the loss is then the mean over the masked set
+    weighted by the (straight-through) memberships, whose gradient reaches the scores through the masked
+    patches only.
+    """
     per_patch = (predicted.float() - target_patches.float()).pow(2).mean(dim=-1)
-    return (per_patch * mask).sum() / mask.sum().clamp_min(1)
+    weights = mask.float() * mask.detach().bool()
+    return (per_patch * weights).sum() / weights.sum().clamp_min(1)
 
 
 def distillation_loss(representations: list[Tensor], temperature: float) -> Tensor:

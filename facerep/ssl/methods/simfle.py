@@ -7,18 +7,24 @@ Code to paper:
   goes through `grouping` (1x1 convolution, c' -> c' channels, channel c in group c // (c'/N_g),
   N_g = 32), trained by eq. 2 (`grouping_loss`, component `group`). Per image one group is drawn at
   random, its channels summed, upsampled to the image and averaged per 16 px patch (eq. 3); the 75%
-  lowest-scoring patches are masked (`semantic_mask`) and `face_mae` reconstructs them, loss on the
-  masked patches only (eq. 4, component `recon`).
-- 3.3: `distill_mae` maps the MAE class token to z_m, `distill_gfl` maps the online backbone features
-  of v1 and v2 to z_v1, z_v2; eq. 5 with t = 4 (component `distill`).
+  lowest-scoring patches are masked and `face_mae` reconstructs them, loss on the masked patches only
+  (eq. 4, component `recon`).
+- Trainable refinement (3.2, Fig. 3; `masking="refined"`): the mask is `refined_mask`, whose
+  straight-through gradient lets L_r move the patch scores, so `grouping` learns to score high (keep
+  visible) the patches that are hard to reconstruct. `masking="semantic"` sorts the scores without a
+  gradient (the authors' public code); `masking="random"` is MAE's random mask (Table 3 c).
+- 3.3: the backbone map that FaceMAE reads is detached (`connection="distill"`, Table 3 d), so L_g and
+  the refinement train `grouping` only and FFL reaches the backbone through the distillation alone
+  ("we avoid direct connection of FFL to the backbone"); `connection="direct"` lets both reach the
+  backbone (our reading of Table 3 b). `distill_mae` maps the MAE class token to z_m, `distill_gfl`
+  maps the online backbone features of v1 and v2 to z_v1, z_v2; eq. 5 with t = 4 (component
+  `distill`).
 - Eq. 6: L = L_s + L_r + alpha L_d + beta L_g, alpha = 0.3, beta = 0.03 (4.3).
 
-The masking is a hard selection (an argsort), so the reconstruction loss does not reach the backbone
-through it: the backbone's channels are shaped by eq. 2 and, through the distillation, by what the
-MAE learns, which is how 3.3 keeps FFL off the backbone ("indirect connection"). Chosen where the
-paper is silent: the projector sizes (BYOL's 4096/256; the paper gives the layer types), the
-distillation width 256, one random group per image, the BYOL momentum ramp 0.996 -> 1, and no
-augmentation of the FaceMAE view beyond resizing.
+Chosen where the paper is silent: the relaxation of the sort (`facerep.ssl.losses.simfle`), the
+projector sizes (BYOL's 4096/256; the paper gives the layer types), the distillation width 256, one
+random group per image, the BYOL momentum ramp 0.996 -> 1, and no augmentation of the FaceMAE view
+beyond resizing.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from facerep.ssl.losses.simfle import (
     patch_scores,
     patchify,
     reconstruction_loss,
+    refined_mask,
     semantic_mask,
 )
 from facerep.ssl.registry import register
@@ -78,6 +85,12 @@ class SimFLE(Method):
                 f"pretrain.simfle: need backbone channels ({c}) divisible by groups ({params.groups}), "
                 f"mae_size divisible by patch_size, and crops.global_count 2"
             )
+        patches = (params.mae_size // params.patch_size) ** 2
+        if not 0 < round(params.mask_ratio * patches) < patches:
+            raise InputError(
+                f"pretrain.simfle.mask_ratio: {params.mask_ratio} of {patches} patches must mask at least "
+                "one patch and leave one visible"
+            )
         self.projector = BYOLProjectionHead(c, params.hidden_dim, params.output_dim)
         self.predictor = BYOLPredictionHead(params.output_dim, params.hidden_dim, params.output_dim)
         self.grouping = nn.Conv2d(c, c, 1)
@@ -108,12 +121,12 @@ class SimFLE(Method):
             t = self.per_resolution([v1, v2], lambda x: self.teacher_projector(self.teacher_backbone(x)))
         sim = byol_loss(q[0], t[1]) + byol_loss(q[1], t[0])
 
-        grouped = self.grouping(self.backbone.forward_features(face))
+        with torch.set_grad_enabled(p.connection == "direct" and torch.is_grad_enabled()):
+            maps = self.backbone.forward_features(face)
+        grouped = self.grouping(maps)
         group = grouping_loss(grouped, p.groups)
-        chosen = torch.randint(0, p.groups, (len(face),), device=face.device)
-        scores = patch_scores(group_score_map(grouped.detach(), p.groups, chosen), p.mae_size, p.patch_size)
-        mask = semantic_mask(scores, p.mask_ratio)
-        z_mae, pred = self.face_mae(face, mask)
+        mask = self.mask(grouped, len(face))
+        z_mae, pred = self.face_mae(face, mask.detach().bool())
         recon = reconstruction_loss(patchify(face, p.patch_size), pred, mask)
 
         distill = distillation_loss(
@@ -122,3 +135,15 @@ class SimFLE(Method):
         loss = sim + recon + p.alpha * distill + p.beta * group
         comps = {"sim": sim, "recon": recon, "distill": distill, "group": group}
         return loss, {k: v.detach() for k, v in comps.items()}
+
+    def mask(self, grouped: Tensor, batch: int) -> Tensor:
+        """(B, N_p) floats, 1 on masked patches: eq. 3 on one random group per image, refined or not."""
+        p = self.params
+        if p.masking == "random":
+            n = (p.mae_size // p.patch_size) ** 2
+            return semantic_mask(torch.rand(batch, n, device=grouped.device), p.mask_ratio).float()
+        chosen = torch.randint(0, p.groups, (batch,), device=grouped.device)
+        scores = patch_scores(group_score_map(grouped, p.groups, chosen), p.mae_size, p.patch_size)
+        if p.masking == "refined":
+            return refined_mask(scores, p.mask_ratio, p.refine_temperature)
+        return semantic_mask(scores, p.mask_ratio).float()
