@@ -8,14 +8,16 @@ or torchvision's cache; offline with neither, it stops with MissingModelError (n
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
 
 from facerep.errors import InputError, MissingModelError
+from facerep.io import fingerprint, sha256_file
 from facerep.params import Params
 from facerep.ssl.backbones import Backbone, ResNetBackbone, build_backbone, load_backbone
-from facerep.storage import Location, glob, location, read_source
+from facerep.storage import Location, exists, glob, location, read_bytes, read_source
 
 IMAGENET_WEIGHTS = {
     "resnet18": ("resnet18-f37072fd.pth", "https://download.pytorch.org/models/resnet18-f37072fd.pth"),
@@ -51,7 +53,8 @@ def scratch_arch(params: Params) -> str:
     return params.pretrain.backbone
 
 
-def _imagenet(params: Params) -> Backbone:
+def _imagenet_file(params: Params) -> tuple[str, Path]:
+    """The architecture and the ImageNet weights file `imagenet` loads (it must exist)."""
     arch = scratch_arch(params)
     if arch not in IMAGENET_WEIGHTS:
         raise InputError(
@@ -63,6 +66,11 @@ def _imagenet(params: Params) -> Backbone:
     path = local if local is not None else cached
     if not path.is_file():
         raise MissingModelError(str(path), url, "finetune.imagenet_weights")
+    return arch, path
+
+
+def _imagenet(params: Params) -> Backbone:
+    arch, path = _imagenet_file(params)
     backbone = build_backbone(arch)
     state = torch.load(path, map_location="cpu", weights_only=True)
     assert isinstance(backbone, ResNetBackbone)
@@ -78,6 +86,22 @@ def load_init(params: Params, init: str) -> Backbone:
         return _imagenet(params)
     if init.startswith("pretrain:"):
         return load_backbone(backbone_path(params, init.split(":", 1)[1]))
+    raise InputError(f"finetune.inits: unknown init {init!r} (scratch, imagenet, pretrain:<method>)")
+
+
+def init_fingerprint(params: Params, init: str) -> str:
+    """A content id of what `load_init(params, init)` builds: the sha256 of the weights file it reads
+    (`backbone.pt`, ImageNet's), or for scratch its architecture (its weights are drawn from the
+    seed, which the settings hold). A finished point is reused only while this is unchanged."""
+    if init == "scratch":
+        return fingerprint({"scratch": scratch_arch(params)})
+    if init == "imagenet":
+        return sha256_file(_imagenet_file(params)[1])
+    if init.startswith("pretrain:"):
+        path = backbone_path(params, init.split(":", 1)[1])
+        if not exists(path):
+            raise InputError(f"finetune.inits: {init} has no backbone file {path} (run `facerep pretrain`)")
+        return sha256_file(path) if isinstance(path, Path) else hashlib.sha256(read_bytes(path)).hexdigest()
     raise InputError(f"finetune.inits: unknown init {init!r} (scratch, imagenet, pretrain:<method>)")
 
 
