@@ -7,10 +7,13 @@ global views first, then the local ones. For a method that asks for face-aware l
 from those boxes with a small jitter instead of from random places, so a local view shows a facial
 part rather than background; every other method draws its local crops at random, as its paper does.
 
-The photometric pipeline is the SimCLR/BYOL one (colour jitter 0.8, grey 0.2, Gaussian blur,
+The photometric pipeline is the SimCLR/BYOL one (colour jitter with p = 0.8, grey 0.2, Gaussian blur,
 solarisation for BYOL/DINO's second view), built from torchvision and lightly's `GaussianBlur` and
-`RandomSolarization`. Horizontal flip is a parameter because it destroys the sign of yaw and roll
-(SSL_TRIAL.md): the default per method is documented in docs/pretrain.md.
+`RandomSolarization`. The jitter's (brightness, contrast, saturation, hue) strengths are each method's
+own (`crops.color_jitter`): SimCLR's and SwAV's (0.8, 0.8, 0.8, 0.2), BYOL's and DINO's
+(0.4, 0.4, 0.2, 0.1), MoCo v2's (0.4, 0.4, 0.4, 0.1). Horizontal flip is a parameter because it
+destroys the sign of yaw and roll (SSL_TRIAL.md): the default per method is documented in
+docs/pretrain.md.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from lightly.transforms import GaussianBlur, RandomSolarization
 from PIL import Image
 from torchvision import transforms as T
 
+from facerep.ssl.config import SIMCLR_JITTER
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 Box = tuple[float, float, float, float]
@@ -30,19 +35,26 @@ BICUBIC = T.InterpolationMode.BICUBIC
 
 
 def _photometric(
-    size: int, jitter: float, gray: float, blur: float, solarize: float, flip: bool, hue: float | None = None
+    size: int,
+    jitter: float,
+    gray: float,
+    blur: float,
+    solarize: float,
+    flip: bool,
+    hue: float | None = None,
+    color_jitter: Sequence[float] = SIMCLR_JITTER,
 ) -> list[object]:
-    """Colour jitter (strength `jitter`, p=0.8), grey, blur (sigma scaled to `size`), solarise.
+    """Colour jitter (`color_jitter` x `jitter`, p=0.8), grey, blur (sigma scaled to `size`), solarise.
 
-    `hue` overrides SimCLR's hue jitter of 0.2 x `jitter`: on flat-coloured renders such as SynthFaces
-    a hue shift is most of what a random network sees of a view (docs/pretrain.md).
+    `hue` overrides the hue jitter of `color_jitter[3]` x `jitter`: on flat-coloured renders such as
+    SynthFaces a hue shift is most of what a random network sees of a view (docs/pretrain.md).
     """
     steps: list[object] = []
     if flip:
         steps.append(T.RandomHorizontalFlip())
     if jitter > 0:
-        hue_shift = 0.2 * jitter if hue is None else hue
-        cj = T.ColorJitter(0.8 * jitter, 0.8 * jitter, 0.4 * jitter, hue_shift)
+        bright, contrast, saturation, hue_jitter = (jitter * c for c in color_jitter)
+        cj = T.ColorJitter(bright, contrast, saturation, hue_jitter if hue is None else hue)
         steps.append(T.RandomApply([cj], p=0.8))
     if gray > 0:
         steps.append(T.RandomGrayscale(p=gray))
@@ -80,6 +92,7 @@ class MultiCropTransform:
         box_jitter: float = 0.1,
         hue: float | None = None,
         face_aware: bool = False,
+        color_jitter: Sequence[float] = SIMCLR_JITTER,
     ) -> None:
         self.face_aware = face_aware
         self.global_count = global_count
@@ -94,12 +107,16 @@ class MultiCropTransform:
             T.Compose(
                 [
                     T.RandomResizedCrop(global_size, scale=global_scale, interpolation=BICUBIC),
-                    *_photometric(global_size, jitter, gray, prob(blur, i), prob(solarize, i), flip, hue),
+                    *_photometric(
+                        global_size, jitter, gray, prob(blur, i), prob(solarize, i), flip, hue, color_jitter
+                    ),
                 ]
             )
             for i in range(global_count)
         ]
-        local_photo = _photometric(local_size, jitter, gray, prob(blur, 99), prob(solarize, 99), flip, hue)
+        local_photo = _photometric(
+            local_size, jitter, gray, prob(blur, 99), prob(solarize, 99), flip, hue, color_jitter
+        )
         self.local_random = T.Compose(
             [T.RandomResizedCrop(local_size, scale=local_scale, interpolation=BICUBIC), *local_photo]
         )

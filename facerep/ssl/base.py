@@ -79,6 +79,7 @@ class Method(nn.Module):
             local_scale=c.local_scale,
             flip=c.flip,
             jitter=c.jitter,
+            color_jitter=c.color_jitter,
             gray=c.gray,
             blur=c.blur,
             solarize=c.solarize,

@@ -14,6 +14,11 @@ from pydantic import Field
 
 from facerep.paramsbase import StrictModel
 
+# Colour jitter (brightness, contrast, saturation, hue), applied with p = 0.8 and scaled by `jitter`.
+SIMCLR_JITTER = (0.8, 0.8, 0.8, 0.2)  # SimCLR appendix A (s = 1); SwAV's code uses the same
+BYOL_JITTER = (0.4, 0.4, 0.2, 0.1)  # BYOL Table 6; DINO's code uses the same
+MOCO_JITTER = (0.4, 0.4, 0.4, 0.1)  # MoCo v2's code (moco/main_moco.py, aug_plus)
+
 
 class CropParams(StrictModel):
     """Views per image (multi-crop) and their augmentation; see `facerep.ssl.augment`."""
@@ -26,7 +31,8 @@ class CropParams(StrictModel):
     local_scale: tuple[float, float] = (0.05, 0.14)
     flip: bool = False
     jitter: float = Field(1.0, ge=0)
-    hue: float | None = Field(None, ge=0, le=0.5)  # None: SimCLR's 0.2 x jitter
+    color_jitter: tuple[float, float, float, float] = SIMCLR_JITTER
+    hue: float | None = Field(None, ge=0, le=0.5)  # None: color_jitter's hue x jitter
     gray: float = Field(0.2, ge=0, le=1)
     blur: list[float] = Field(default_factory=lambda: [0.5])
     solarize: list[float] = Field(default_factory=lambda: [0.0])
@@ -45,6 +51,7 @@ class OptimParams(StrictModel):
     exclude_bias_norm: bool = False
     lars_trust: float = Field(0.001, gt=0)
     clip_grad: float | None = None
+    clip_per_parameter: bool = False  # cap each parameter's gradient norm (DINO's code), not the global one
 
 
 class MethodParams(StrictModel):
@@ -78,7 +85,9 @@ class ByolParams(MethodParams):
     """BYOL (Grill et al. 2020, section 3.3 and appendix B/C)."""
 
     crops: CropParams = Field(
-        default_factory=lambda: CropParams(global_scale=(0.08, 1.0), blur=[1.0, 0.1], solarize=[0.0, 0.2])
+        default_factory=lambda: CropParams(
+            global_scale=(0.08, 1.0), color_jitter=BYOL_JITTER, blur=[1.0, 0.1], solarize=[0.0, 0.2]
+        )
     )
     optim: OptimParams = Field(
         default_factory=lambda: OptimParams(
@@ -94,7 +103,9 @@ class ByolParams(MethodParams):
 class MocoV2Params(MethodParams):
     """MoCo v2 (Chen et al. 2020, Improved Baselines): MLP head, temperature 0.2, blur, cosine lr."""
 
-    crops: CropParams = Field(default_factory=lambda: CropParams(global_scale=(0.2, 1.0)))
+    crops: CropParams = Field(
+        default_factory=lambda: CropParams(global_scale=(0.2, 1.0), color_jitter=MOCO_JITTER)
+    )
     optim: OptimParams = Field(
         default_factory=lambda: OptimParams(name="sgd", base_lr=0.03, weight_decay=1e-4)
     )
@@ -103,6 +114,7 @@ class MocoV2Params(MethodParams):
     momentum: float = Field(0.999, ge=0, le=1)
     hidden_dim: int = Field(2048, gt=0)
     output_dim: int = Field(128, gt=0)
+    symmetric: bool = False  # True: also the second view as query (MoCo v3's symmetrised loss)
 
 
 class SimclrParams(MethodParams):
@@ -121,11 +133,13 @@ class SimclrParams(MethodParams):
 
 def dino_crops() -> CropParams:
     """DINO's multi-crop (Caron et al. 2021, appendix): 2 global views at scale 0.4-1 and 8 local views
-    at 0.05-0.4, blur 1.0/0.1/0.5 and solarize on the second global view. ProS reuses it."""
+    at 0.05-0.4, BYOL's colour jitter, blur 1.0/0.1/0.5 and solarize on the second global view. ProS
+    reuses it."""
     return CropParams(
         global_scale=(0.4, 1.0),
         local_scale=(0.05, 0.4),
         local_count=8,
+        color_jitter=BYOL_JITTER,
         blur=[1.0, 0.1, 0.5],
         solarize=[0.0, 0.2, 0.0],
     )
@@ -149,6 +163,7 @@ class DinoParams(MethodParams):
             weight_decay_end=0.4,
             exclude_bias_norm=True,
             clip_grad=3.0,
+            clip_per_parameter=True,
         )
     )
     output_dim: int = Field(4096, gt=1)
@@ -185,6 +200,7 @@ class ProsParams(MethodParams):
             weight_decay=0.04,
             exclude_bias_norm=True,
             clip_grad=3.0,
+            clip_per_parameter=True,
         )
     )
     prototypes: int = Field(1024, ge=2)
@@ -208,7 +224,9 @@ class FraParams(MethodParams):
     """
 
     crops: CropParams = Field(
-        default_factory=lambda: CropParams(global_scale=(0.08, 1.0), blur=[1.0, 0.1], solarize=[0.0, 0.2])
+        default_factory=lambda: CropParams(
+            global_scale=(0.08, 1.0), color_jitter=BYOL_JITTER, blur=[1.0, 0.1], solarize=[0.0, 0.2]
+        )
     )
     optim: OptimParams = Field(
         default_factory=lambda: OptimParams(

@@ -144,7 +144,7 @@ class Engine:
     def ckpt_path(self) -> Path:
         return self.out_dir / "last.ckpt"
 
-    def state(self) -> dict[str, Any]:
+    def state(self, rngs: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "method_name": self.p.method,
             "backbone_name": self.p.backbone,
@@ -157,7 +157,7 @@ class Engine:
             "world_size": self.world,
             "global_batch": self.global_batch,
             "data": self.data_identity(),
-            "rng": rng_state(),
+            "rng": rngs,  # one per process: each resumes its own random stream
             "mlflow_run_id": self.run_id,
             "metrics": self.metrics,
         }
@@ -201,8 +201,12 @@ class Engine:
             )
 
     def save(self) -> None:
+        rngs = [rng_state()]
+        if self.world > 1:
+            rngs = [{} for _ in range(self.world)]
+            torch_dist.all_gather_object(rngs, rng_state())
         if self.rank == 0:
-            save_checkpoint(self.ckpt_path, self.state())
+            save_checkpoint(self.ckpt_path, self.state(rngs))
         if self.world > 1:
             torch_dist.barrier()
 
@@ -267,7 +271,7 @@ class Engine:
         model = self._model()
         batches = iter(self._loader())
         if ckpt is not None:
-            set_rng_state(ckpt["rng"])
+            set_rng_state(ckpt["rng"][self.rank])
         else:
             torch.manual_seed(self.seed + self.rank)
         images = 0
@@ -329,9 +333,12 @@ class Engine:
         self.method.on_before_optimizer_step(self.step)
         if optim.clip_grad is not None:
             self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(
-                [p for g in self.optimizer.param_groups for p in g["params"]], optim.clip_grad
-            )
+            if optim.clip_per_parameter:
+                clip_per_parameter(self.optimizer, optim.clip_grad)
+            else:
+                nn.utils.clip_grad_norm_(
+                    [p for g in self.optimizer.param_groups for p in g["params"]], optim.clip_grad
+                )
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)

@@ -1,11 +1,13 @@
 """MoCo v2 (Chen et al. 2020, "Improved Baselines with Momentum Contrastive Learning").
 
 Query encoder (backbone + 2-layer MLP head, lightly's `MoCoProjectionHead`), key encoder as its EMA
-(m = 0.999, constant), a queue of 65536 past keys as negatives, InfoNCE with tau = 0.2 (MoCo eq. 1),
-symmetrised over the two views. Keys pass the key encoder in a shuffled batch order (MoCo's
-shuffle-BN, section 3.3, via lightly's batch shuffling) so BatchNorm cannot leak which key matches;
-under data parallelism keys are gathered from every process before entering the queue, so the queue
-is the same everywhere.
+(m = 0.999, constant), a queue of 65536 past keys as negatives, InfoNCE with tau = 0.2 (MoCo eq. 1).
+As in MoCo (Algorithm 1) and MoCo v2's code, the loss is asymmetric: the first view is the query, the
+second the key, and only those keys enter the queue. `symmetric=True` adds the swapped pair (the
+second view as query, the first as key, both keys queued), as MoCo v3 does. Keys pass the key
+encoder in a shuffled batch order (MoCo's shuffle-BN, section 3.3, via lightly's batch shuffling) so
+BatchNorm cannot leak which key matches; under data parallelism keys are gathered from every process
+before entering the queue, so the queue is the same everywhere.
 """
 
 from __future__ import annotations
@@ -52,12 +54,14 @@ class MoCoV2(Method):
 
     def training_step(self, views: list[Tensor], step: int) -> tuple[Tensor, dict[str, Tensor]]:
         x0, x1 = views[0], views[1]
-        q0, q1 = self.projector(self.backbone(x0)), self.projector(self.backbone(x1))
-        k0, k1 = self._keys(x0), self._keys(x1)
         t = self.params.temperature
-        loss = infonce(q0, k1, self.queue, t) + infonce(q1, k0, self.queue, t)
+        keys = [self._keys(x1)]
+        loss = infonce(self.projector(self.backbone(x0)), keys[0], self.queue, t)
+        if self.params.symmetric:
+            keys.append(self._keys(x0))
+            loss = loss + infonce(self.projector(self.backbone(x1)), keys[1], self.queue, t)
         if self.training:
-            self._enqueue(torch.cat([k0, k1]))
+            self._enqueue(torch.cat(keys))
         return loss, {"infonce": loss.detach()}
 
     @torch.no_grad()
