@@ -276,7 +276,8 @@ class SimfleParams(MethodParams):
     Paper: ResNet-50 (`pretrain.backbone=resnet50`), 224 px global views (`crops.global_size=224`),
     FaceMAE at 112 px (`mae_size=112`) with an MAE ViT-Base (`mae_dim=768`, `mae_depth=12`,
     `mae_heads=12`, decoder 512 x 8), SGD momentum 0.9, weight decay 1e-4, lr 0.05 for batch 256,
-    cosine decay, 100 epochs. The CPU defaults shrink the views and the MAE.
+    cosine decay, 100 epochs. The CPU defaults shrink the views and the MAE. Where the paper is silent
+    the authors' code (github.com/jymoon0613/simfle) decides: target momentum 0.99, constant.
     """
 
     crops: CropParams = Field(default_factory=lambda: CropParams(global_scale=(0.08, 1.0)))
@@ -286,8 +287,8 @@ class SimfleParams(MethodParams):
     hidden_dim: int = Field(4096, gt=0)
     output_dim: int = Field(256, gt=0)
     distill_dim: int = Field(256, gt=0)
-    momentum: float = Field(0.996, ge=0, le=1)
-    momentum_end: float = Field(1.0, ge=0, le=1)
+    momentum: float = Field(0.99, ge=0, le=1)  # paper silent; the authors' code: constant 0.99
+    momentum_end: float = Field(0.99, ge=0, le=1)
     mae_size: int = Field(64, gt=0)
     patch_size: int = Field(16, gt=0)
     mask_ratio: float = Field(0.75, gt=0, lt=1)

@@ -5,8 +5,9 @@ Transformer blocks on the visible patches only; the decoder re-inserts a shared 
 masked positions, adds its own position embeddings and predicts every patch's pixels. The paper uses
 MAE with ViT-Base; the widths here are parameters (CPU defaults are small). Blocks are timm's
 `vision_transformer.Block`. Position embeddings are learned rather than MAE's fixed sin-cos (the
-paper does not say; with 16-49 patches both are cheap). The encoder's class token is the masked-image
-representation that SimFLE distils (z_m of eq. 5).
+paper does not say; with 16-49 patches both are cheap). The masked-image representation that SimFLE
+distils (z_m of eq. 5) is the mean of the encoder's output patch tokens, as in the authors' code (the
+paper does not say which output it is).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from torch import Tensor, nn
 
 
 class FaceMAE(nn.Module):
-    """Masked image (as a boolean patch mask) -> (class-token representation, per-patch pixel predictions)."""
+    """Masked image (a boolean patch mask) -> (mean of the encoded visible tokens, per-patch predictions)."""
 
     def __init__(
         self,
@@ -60,4 +61,4 @@ class FaceMAE(nn.Module):
         full = full.scatter(1, keep[..., None].expand(-1, -1, y.shape[-1]), y[:, 1:])
         y = torch.cat([y[:, :1], full], dim=1) + self.decoder_pos
         pred = self.head(self.decoder_norm(self.decoder(y)))[:, 1:]
-        return x[:, 0], pred
+        return x[:, 1:].mean(dim=1), pred

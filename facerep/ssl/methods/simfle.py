@@ -16,15 +16,15 @@ Code to paper:
 - 3.3: the backbone map that FaceMAE reads is detached (`connection="distill"`, Table 3 d), so L_g and
   the refinement train `grouping` only and FFL reaches the backbone through the distillation alone
   ("we avoid direct connection of FFL to the backbone"); `connection="direct"` lets both reach the
-  backbone (our reading of Table 3 b). `distill_mae` maps the MAE class token to z_m, `distill_gfl`
-  maps the online backbone features of v1 and v2 to z_v1, z_v2; eq. 5 with t = 4 (component
-  `distill`).
+  backbone (our reading of Table 3 b). `distill_mae` maps the MAE encoder's mean patch token to z_m,
+  `distill_gfl` maps the online backbone features of v1 and v2 to z_v1, z_v2; eq. 5 with t = 4
+  (component `distill`).
 - Eq. 6: L = L_s + L_r + alpha L_d + beta L_g, alpha = 0.3, beta = 0.03 (4.3).
 
 Chosen where the paper is silent: the relaxation of the sort (`facerep.ssl.losses.simfle`), the
 projector sizes (BYOL's 4096/256; the paper gives the layer types), the distillation width 256, one
-random group per image, the BYOL momentum ramp 0.996 -> 1, and no augmentation of the FaceMAE view
-beyond resizing.
+random group per image, the target momentum 0.99 (constant, the authors' code), and no augmentation of
+the FaceMAE view beyond resizing. docs/face_methods.md lists every deviation from the paper.
 """
 
 from __future__ import annotations
