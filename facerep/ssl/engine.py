@@ -74,6 +74,17 @@ def clip_per_parameter(optimizer: torch.optim.Optimizer, max_norm: float) -> Non
                 p.grad.mul_((max_norm / (p.grad.norm() + 1e-6)).clamp(max=1.0))
 
 
+def flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as dotted keys, so a difference is named by its parameter path."""
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            out |= flatten(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """bf16 on GPU by default, full precision on CPU (CPU bf16 autocast is slower than fp32 there)."""
     if precision == "auto":
@@ -156,7 +167,7 @@ class Engine:
             "micro_batches": self.micro,
             "world_size": self.world,
             "global_batch": self.global_batch,
-            "data": self.data_identity(),
+            "identity": self.identity(),
             "rng": rngs,  # one per process: each resumes its own random stream
             "mlflow_run_id": self.run_id,
             "metrics": self.metrics,
@@ -170,7 +181,7 @@ class Engine:
                     f"{self.ckpt_path}: written by a {key.split('_')[0]} {ckpt[key]!r} run, not {mine!r}; "
                     "choose another paths.models or delete the checkpoint"
                 )
-        self.check_data(ckpt.get("data", {}))
+        self.check_identity(ckpt.get("identity", {}))
         self.method.load_state_dict(ckpt["method"])
         self.method.load_extra_state(ckpt["method_extra"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -178,26 +189,37 @@ class Engine:
         self.step, self.micro = int(ckpt["step"]), int(ckpt["micro_batches"])
         self.run_id = self.run_id or ckpt.get("mlflow_run_id")
 
-    def data_identity(self) -> dict[str, Any]:
-        """What fixes the order of the batches (`facerep.ssl.epochs`): a resume needs all of it unchanged."""
+    def identity(self) -> dict[str, Any]:
+        """Everything a checkpoint's state depends on: the settings that change what is learned (the
+        schedules are fractions of `max_steps`, so it is one of them) and what fixes the order of the
+        batches (`facerep.ssl.epochs`: the data, its reading layout, the process count)."""
+        p = self.p
+        settings = p.model_dump(mode="json", include={"method", "backbone", "max_steps", "batch_size"})
+        settings |= p.model_dump(mode="json", include={"grad_accum", "precision", "channels_last", "sync_bn"})
+        settings |= {
+            "data": p.data.model_dump(mode="json", exclude={"path"}),
+            p.method: self.mparams.model_dump(mode="json"),
+        }
         return {
-            "pretrain.data.source": self.p.data.source,
+            **{f"pretrain.{k}": v for k, v in flatten(settings).items()},
+            "seed": self.seed,
             "data fingerprint": self.catalog.fingerprint,
-            "pretrain.batch_size": self.p.batch_size,
-            "pretrain.num_workers": self.layout.workers,
-            "pretrain.data.shuffle_block": self.layout.block,
+            "pretrain.num_workers": self.layout.workers,  # 0 and 1: the same single stream
             "world size": self.world,
         }
 
-    def check_data(self, saved: dict[str, Any]) -> None:
-        """Refuse to resume onto other data or another reading layout: it would repeat or skip images."""
-        mine = self.data_identity()
-        differ = [k for k in mine if saved.get(k) != mine[k]]
+    def check_identity(self, saved: dict[str, Any]) -> None:
+        """Resume only the very run that wrote the checkpoint: another setting would leave a model
+        trained under two recipes, and other data or another reading layout would repeat or skip
+        images. Stops with exit status 2 naming every key that differs."""
+        mine = self.identity()
+        differ = sorted(k for k in mine.keys() | saved.keys() if saved.get(k) != mine.get(k))
         if differ:
-            what = ", ".join(f"{k} ({saved.get(k)!r} -> {mine[k]!r})" for k in differ)
+            what = ", ".join(f"{k} ({saved.get(k)!r} -> {mine.get(k)!r})" for k in differ[:8])
+            more = f" and {len(differ) - 8} more" if len(differ) > 8 else ""
             raise InputError(
-                f"{self.ckpt_path}: written with other data or reading layout: {what}; "
-                "choose another paths.models or delete the checkpoint"
+                f"{self.ckpt_path}: written by another run; differs in {what}{more}; "
+                "choose another paths.models or delete the checkpoint to start afresh"
             )
 
     def save(self) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from facerep.errors import InputError
 from facerep.io import write_json
 from facerep.params import load_params
 from facerep.shards.writer import Sample, write_shards
@@ -55,3 +57,11 @@ def test_default_pretrain_trains_from_the_shards_alone(tmp_path: Path, synth_roo
     assert doc["data"]["source"] == "shards" and doc["data"]["images"] == 40
     assert doc["steps"] == 6 and doc["epochs"] == pytest.approx(6 / 5)  # 5 batches of 8 per epoch
     assert result.metrics["final_loss"] == doc["final_loss"] and (out / "backbone.pt").is_file()
+    if method == "swav":  # new shards: the finished run is not taken for a run on them
+        shutil.rmtree(shards)
+        shards_of(synth_root, tmp_path / "more", 48)
+        moved = params.model_copy(
+            update={"paths": params.paths.model_copy(update={"shards": str(tmp_path / "more" / "shards")})}
+        )
+        with pytest.raises(InputError, match="differs in data fingerprint"):
+            run_stage("pretrain", moved)

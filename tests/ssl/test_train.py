@@ -134,9 +134,14 @@ def test_resume_from_a_mid_epoch_checkpoint_repeats_the_uninterrupted_losses(
     np.testing.assert_allclose(resumed.losses, full.losses[3:], rtol=1e-5)
     again = engine(b).fit()  # finished: nothing more to do, outputs still there
     assert again.losses == [] and again.steps == 6
-    other = params_for(*sets, "pretrain.num_workers=2", f"paths.models={b_dir}")
-    with pytest.raises(InputError, match=r"pretrain\.num_workers \(1 -> 2\)"):
-        engine(other).fit()  # another reading layout would repeat or skip images
+    for change, named in [
+        ("pretrain.num_workers=2", r"pretrain\.num_workers \(1 -> 2\)"),  # would repeat or skip images
+        ("pretrain.swav.temperature=0.2", r"pretrain\.swav\.temperature \(0\.1 -> 0\.2\)"),
+        ("pretrain.max_steps=8", r"pretrain\.max_steps \(6 -> 8\)"),  # the schedules stretch with it
+    ]:
+        other = params_for(*sets, change, f"paths.models={b_dir}")
+        with pytest.raises(InputError, match=named):
+            engine(other).fit()
 
 
 def test_non_finite_loss_stops_with_a_clear_message(params_for) -> None:
