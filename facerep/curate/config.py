@@ -27,6 +27,9 @@ class LocalCropParams(StrictModel):
     mode: Literal["in_place", "resize"] = Field(
         "in_place", description="in_place: crop pasted at its place on a grey face; resize: ProS literal"
     )
+    bf16: bool = Field(
+        True, description="embed candidates in bfloat16 where native (dlib on torch); they only meet theta"
+    )
 
     @field_validator("scale", "ratio")
     @classmethod

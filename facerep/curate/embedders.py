@@ -16,6 +16,7 @@ stay raw (similarity = 1 - d, dlib's distance rule).
 from __future__ import annotations
 
 import importlib.util
+import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 
 from facerep.curate.config import CurateParams
-from facerep.curate.dlib_resnet import describe, load_dlib_resnet
+from facerep.curate.dlib_resnet import bf16_is_native, describe, load_dlib_resnet
 from facerep.errors import InputError, MissingModelError
 from facerep.faces.align import arcface_template, similarity_transform
 
@@ -46,6 +47,7 @@ class Embedder(ABC):
     size: int
     template: np.ndarray
     batch_size: int
+    bf16: bool = False  # whether `embed(..., bf16=True)` is faster in bfloat16 here (else it is ignored)
 
     def transform(self, landmarks5: np.ndarray) -> np.ndarray:
         """The 2x3 alignment of an image with these landmarks onto this embedder's chip."""
@@ -57,12 +59,15 @@ class Embedder(ABC):
             img, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR, borderValue=(GREY, GREY, GREY)
         )
 
-    def embed(self, chips: list[np.ndarray]) -> np.ndarray:
-        """Features of aligned RGB chips, in batches of `batch_size` (float32, one row per chip)."""
+    def embed(self, chips: list[np.ndarray], bf16: bool = False) -> np.ndarray:
+        """Features of aligned RGB chips, in batches of `batch_size` (float32, one row per chip);
+        `bf16`: computed in bfloat16 where this embedder supports it (`self.bf16`)."""
         if not chips:
             return np.zeros((0, self.dim), np.float32)
+        fast = bf16 and self.bf16
         parts = [
-            self._embed_batch(chips[i : i + self.batch_size]) for i in range(0, len(chips), self.batch_size)
+            self._embed_batch(chips[i : i + self.batch_size], fast)
+            for i in range(0, len(chips), self.batch_size)
         ]
         return np.concatenate(parts).astype(np.float32)
 
@@ -72,7 +77,7 @@ class Embedder(ABC):
         """Feature dimension."""
 
     @abstractmethod
-    def _embed_batch(self, chips: list[np.ndarray]) -> np.ndarray:
+    def _embed_batch(self, chips: list[np.ndarray], bf16: bool) -> np.ndarray:
         """Raw features of one batch of chips."""
 
     @abstractmethod
@@ -110,8 +115,10 @@ class DlibDescriptor(Embedder):
             import dlib
 
             self._model = dlib.face_recognition_model_v1(str(path))
+            self._lock = threading.Lock()  # a dlib network keeps its activations: one call at a time
         else:
             self._net = load_dlib_resnet(path)
+            self.bf16 = bf16_is_native()
         self.runtime = runtime
         self.batch_size = batch_size
         # Both runtimes compute the same descriptors (to float rounding), so they share cached features.
@@ -121,11 +128,12 @@ class DlibDescriptor(Embedder):
     def dim(self) -> int:
         return 128
 
-    def _embed_batch(self, chips: list[np.ndarray]) -> np.ndarray:
+    def _embed_batch(self, chips: list[np.ndarray], bf16: bool) -> np.ndarray:
         batch = [np.ascontiguousarray(c, dtype=np.uint8) for c in chips]
         if self.runtime == "dlib":
-            return np.asarray(self._model.compute_face_descriptor(batch), np.float32)
-        return describe(self._net, batch)
+            with self._lock:
+                return np.asarray(self._model.compute_face_descriptor(batch), np.float32)
+        return describe(self._net, batch, bf16)
 
     def index_vectors(self, feats: np.ndarray) -> np.ndarray:
         return np.asarray(feats, np.float32)
@@ -176,7 +184,7 @@ class ArcFaceOnnx(Embedder):
     def dim(self) -> int:
         return int(self._model.output_shape[-1])
 
-    def _embed_batch(self, chips: list[np.ndarray]) -> np.ndarray:
+    def _embed_batch(self, chips: list[np.ndarray], bf16: bool) -> np.ndarray:
         bgr = [np.ascontiguousarray(c[:, :, ::-1]) for c in chips]
         return np.asarray(self._model.get_feat(bgr), np.float32).reshape(len(chips), -1)
 

@@ -1,10 +1,16 @@
-"""The two embedding passes of the curate stage, with decoding and alignment in worker threads.
+"""The two embedding passes of the curate stage, chunk by chunk in worker threads.
 
-Per face the stage decodes a JPEG, hashes its bytes, measures blur and warps 1 + `candidates` chips;
-the network then embeds the chips. Worker threads (OpenCV, hashlib and torch release the GIL)
-prepare the next chunks while the network embeds the current one, with at most a few chunks in
-flight (`facerep.faces.batching.prefetch_map`), and each chunk's chips go through the network in
-full batches. Every chunk's results go to the cache (`facerep.curate.cache`) as soon as they exist.
+Per face the stage decodes a JPEG, hashes its bytes, measures blur and warps 1 + `candidates` chips,
+and the network embeds the chips. Each worker thread does all of that for one chunk of faces, its
+chips going through the network as full batches (OpenCV, hashlib and torch release the GIL, so the
+workers run on separate cores); at most `depth` chunks are in flight
+(`facerep.faces.batching.prefetch_map`), and the main thread stores each chunk's results in the
+cache (`facerep.curate.cache`), in order, as soon as they exist.
+
+The workers are the parallelism: torch computes each batch on one core (`one_thread_per_op`).
+torch's own intra-op threads meet at a barrier after every layer, and when other processes share
+the cores a thread that waits there spins; on the project's 2-core machine, shared, the stage took
+2.4x the wall time and 2.1x the CPU time with two intra-op threads (docs/curate.md).
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
+import torch
 
 from facerep.curate.cache import ChunkCache
 from facerep.curate.config import FilterParams, LocalCropParams
@@ -30,6 +38,17 @@ from facerep.faces.batching import prefetch_map
 from facerep.progress import track
 
 CHIPS_PER_CHUNK = 64  # chips per network call and per cache part
+
+
+@contextmanager
+def one_thread_per_op() -> Iterator[None]:
+    """torch's intra-op threads set to 1 for the duration (restored after: the process goes on)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def load_crop(faces_dir: Path, crop_path: str) -> tuple[np.ndarray, str]:
@@ -103,30 +122,30 @@ def embed_faces(
     n = len(table.face_ids)
     out = GlobalPass(np.full((n, embedder.dim), np.nan, np.float32), [""] * n, np.zeros(n), [""] * n)
 
-    def prepare(rows: list[int]) -> list[tuple[int, str, float, str, np.ndarray | None]]:
-        done = []
+    def work(rows: list[int]) -> tuple[list[tuple[int, str, float, str, bool]], np.ndarray]:
+        done, chips = [], []
         for i in rows:
             img, sha = table.load(i)
             sharp = sharpness(img)
             reason = image_reason(table.scores[i], face_px(table.boxes[i]), sharp, filters)
             needed = not reason and cache.get((table.face_ids[i], sha)) is None
-            chip = global_chip(embedder, img, table.landmarks[i]) if needed else None
-            done.append((i, sha, sharp, reason, chip))
-        return done
+            if needed:
+                chips.append(global_chip(embedder, img, table.landmarks[i]))
+            done.append((i, sha, sharp, reason, needed))
+        return done, embedder.embed(chips)
 
     parts = list(chunks(range(n), CHIPS_PER_CHUNK))
-    for prepared in track(prefetch_map(prepare, parts, pool, depth), "curate: embed faces", len(parts)):
-        fresh: dict[int, np.ndarray] = {}
-        for i, sha, sharp, reason, chip in prepared:
+    for done, feats in track(prefetch_map(work, parts, pool, depth), "curate: embed faces", len(parts)):
+        fresh = []
+        for i, sha, sharp, reason, needed in done:
             out.crop_sha[i], out.sharpness[i], out.reasons[i] = sha, sharp, reason
-            if chip is not None:
-                fresh[i] = chip
+            if needed:
+                fresh.append(i)
             elif not reason:
                 out.feats[i] = cache.get((table.face_ids[i], sha))[0]  # type: ignore[index]
         if fresh:
-            idx = list(fresh)
-            out.feats[idx] = embedder.embed(list(fresh.values()))
-            cache.put({(table.face_ids[i], out.crop_sha[i]): (out.feats[i],) for i in idx})
+            out.feats[fresh] = feats
+            cache.put({(table.face_ids[i], out.crop_sha[i]): (out.feats[i],) for i in fresh})
     return out
 
 
@@ -147,25 +166,26 @@ def score_local_crops(
     def key(i: int) -> tuple[str, str]:
         return table.face_ids[i], glob.crop_sha[i]
 
-    def prepare(part: list[int]) -> list[tuple[int, np.ndarray, list[np.ndarray]]]:
-        done = []
+    def work(part: list[int]) -> tuple[list[int], list[np.ndarray], np.ndarray]:
+        boxes, chips = [], []
         for i in part:
             img, _ = table.load(i)
             rng = face_rng(seed, table.face_ids[i])
-            boxes = sample_boxes(rng, img.shape[1], img.shape[0], cfg.candidates, cfg.scale, cfg.ratio)
-            done.append((i, boxes, local_chips(embedder, img, table.landmarks[i], boxes, cfg.mode)))
-        return done
+            boxes.append(sample_boxes(rng, img.shape[1], img.shape[0], cfg.candidates, cfg.scale, cfg.ratio))
+            chips += local_chips(embedder, img, table.landmarks[i], boxes[-1], cfg.mode)
+        return part, boxes, embedder.embed(chips, bf16=cfg.bf16)
 
     todo = [i for i in rows if cache.get(key(i)) is None]
     parts = list(chunks(todo, max(1, CHIPS_PER_CHUNK // cfg.candidates)))
-    for prepared in track(prefetch_map(prepare, parts, pool, depth), "curate: local crops", len(parts)):
-        feats = embedder.embed([chip for _, _, chips in prepared for chip in chips])
+    for part, boxes, feats in track(
+        prefetch_map(work, parts, pool, depth), "curate: local crops", len(parts)
+    ):
         fresh = {}
         start = 0
-        for i, boxes, chips in prepared:
-            sims = embedder.similarity(glob.feats[i : i + 1], feats[start : start + len(chips)])[0]
-            fresh[key(i)] = (boxes, sims.astype(np.float32))
-            start += len(chips)
+        for i, face_boxes in zip(part, boxes, strict=True):
+            sims = embedder.similarity(glob.feats[i : i + 1], feats[start : start + len(face_boxes)])[0]
+            fresh[key(i)] = (face_boxes, sims.astype(np.float32))
+            start += len(face_boxes)
         cache.put(fresh)
     found = {i: cache.get(key(i)) for i in rows}
     return {i: (np.asarray(v[0]).reshape(-1, 4), np.asarray(v[1])) for i, v in found.items() if v is not None}

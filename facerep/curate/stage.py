@@ -28,7 +28,7 @@ from facerep.curate.config import CurateParams
 from facerep.curate.dedup import exact_pairs, near_pairs, representatives
 from facerep.curate.embedders import Embedder, make_embedder
 from facerep.curate.filters import norm_reason
-from facerep.curate.passes import FaceTable, GlobalPass, embed_faces, score_local_crops
+from facerep.curate.passes import FaceTable, GlobalPass, embed_faces, one_thread_per_op, score_local_crops
 from facerep.curate.report import redundancy_table, write_redundancy_report
 from facerep.curate.retrieval import accepted_boxes
 from facerep.errors import InputError
@@ -80,7 +80,7 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     global_cache = ChunkCache(
         out_dir / "cache" / f"global-{digest({'embedder': embedder.identity})}", ("feature",)
     )
-    with ThreadPoolExecutor(cfg.workers, thread_name_prefix="curate") as pool:
+    with ThreadPoolExecutor(cfg.workers, thread_name_prefix="curate") as pool, one_thread_per_op():
         glob = embed_faces(table, embedder, cfg.filters, global_cache, pool, 2 * cfg.workers)
         feats, reasons = glob.feats, list(glob.reasons)
         norms = np.linalg.norm(np.nan_to_num(feats), axis=1)
@@ -181,7 +181,8 @@ def _retrieve_local(
     spec = {
         "embedder": embedder.identity,
         "seed": params.seed,
-        **cfg.model_dump(exclude={"theta", "min_kept"}),
+        **cfg.model_dump(exclude={"theta", "min_kept", "bf16"}),
+        "bf16": cfg.bf16 and embedder.bf16,  # what was computed, not what was asked for
     }
     cache = ChunkCache(Path(params.paths.curated) / "cache" / f"local-{digest(spec)}", ("boxes", "sims"))
     kept = [i for i, r in enumerate(reasons) if not r]

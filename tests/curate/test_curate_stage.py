@@ -124,22 +124,41 @@ def test_rerun_with_new_thresholds_reuses_cached_embeddings(tmp_path, faces, par
 
 
 def test_threads_and_runtimes_give_the_same_curation(planted, params_for, tmp_path):
-    """The fast path (torch, 2 decode threads) decides as dlib's own runtime inline does."""
-    columns = ["keep", "reason", "dup_of", "local_boxes", "local_fallback"]
+    """The fast path (torch, candidates in bfloat16, 2 threads) decides as dlib's own runtime inline."""
     outputs = []
     for name, sets in (
         ("dlib", ("curate.workers=1", "curate.dlib.runtime=dlib", "curate.dlib.batch_size=32")),
         ("torch", ("curate.workers=2", "curate.dlib.runtime=torch")),
     ):
         out = tmp_path / name  # each its own cache: both runtimes embed every face
-        run(
-            params_for("curate.local.candidates=2", "curate.local.min_kept=1", f"paths.curated={out}", *sets),
-            Tracker(None),
-        )
-        cur = pd.read_parquet(out / "curated.parquet").set_index("face_id")[columns]
-        cur["local_boxes"] = cur["local_boxes"].map(
-            lambda b: np.round(np.stack(b), 4).tolist() if len(b) else []
-        )
-        outputs.append(cur)
-    pd.testing.assert_frame_equal(*outputs)
-    assert outputs[0]["local_boxes"].map(len).gt(0).any()
+        sets = ("curate.local.candidates=2", "curate.local.min_kept=1", f"paths.curated={out}", *sets)
+        run(params_for(*sets), Tracker(None))
+        outputs.append(pd.read_parquet(out / "curated.parquet").set_index("face_id"))
+    dlib, torch = outputs
+    columns = ["keep", "reason", "dup_of", "local_fallback"]
+    pd.testing.assert_frame_equal(dlib[columns], torch[columns])
+    assert np.allclose(
+        np.load(tmp_path / "dlib" / "embeddings.npy"),
+        np.load(tmp_path / "torch" / "embeddings.npy"),
+        atol=1e-5,
+    )
+    fp32, bf16 = (candidate_table(tmp_path / name) for name in ("dlib", "torch"))
+    assert fp32.index.equals(bf16.index) and len(fp32) == 2 * dlib["keep"].sum()
+    assert (fp32["sim"] - bf16["sim"]).abs().max() < 0.01
+    theta = 0.35
+    clear = (fp32["sim"] - theta).abs() > 0.01  # away from theta the decisions agree
+    want = set(fp32.index[clear & (fp32["sim"] >= theta)])
+    for boxes in (dlib["local_boxes"], torch["local_boxes"]):
+        accepted = {(f, tuple(b[:4])) for f, face in boxes.items() for b in face.tolist()}
+        assert accepted & set(fp32.index[clear]) == want
+
+
+def candidate_table(curated) -> pd.DataFrame:
+    """Every candidate local crop's similarity from the stage's cache, indexed by (face_id, box)."""
+    rows = []
+    for part in sorted(curated.glob("cache/local-*/part-*.parquet")):
+        table = pd.read_parquet(part, columns=["face_id", "boxes", "sims"])
+        for face_id, boxes, sims in table.itertuples(index=False):
+            for box, sim in zip(np.reshape(boxes, (-1, 4)).tolist(), sims, strict=True):
+                rows.append({"face_id": face_id, "box": tuple(box), "sim": float(sim)})
+    return pd.DataFrame(rows).set_index(["face_id", "box"]).sort_index()

@@ -19,6 +19,9 @@ def test_torch_runtime_matches_dlibs_own_descriptors(faces):
     between = ~np.eye(len(faces), dtype=bool)  # sqrt(0) amplifies rounding on the diagonal
     assert np.abs(ported.similarity(got, got) - reference.similarity(want, want))[between].max() < 1e-4
     assert ported.embed(chips[:1])[0] == pytest.approx(got[0], abs=1e-5), "independent of the batch"
+    fast = ported.embed(chips, bf16=True)  # float32 where the CPU has no native bfloat16
+    np.testing.assert_allclose(fast, want, atol=0.01 if ported.bf16 else 1e-5)
+    assert np.abs(ported.similarity(fast, want) - reference.similarity(want, want))[between].max() < 0.01
 
 
 def test_a_file_that_is_not_the_network_is_refused(tmp_path):
