@@ -81,6 +81,36 @@ class DistillParams(StrictModel):
     )
 
 
+class AugmentParams(StrictModel):
+    """Training-time augmentation of fine-tuning (Bulat et al. A.2), `facerep.downstream.augment`.
+
+    Which transforms a task gets is A.2's recipe for it (the module's `RECIPES`); these are their
+    magnitudes. Frozen-feature probes are never augmented: their features are computed once.
+    """
+
+    enabled: bool = Field(True, description="augment fine-tuning points (mode finetune, multiplier > 0)")
+    rotation: float = Field(30.0, ge=0, le=180, description="in-plane rotation, +- degrees (A.2: 30)")
+    scale: tuple[float, float] = Field((0.85, 1.15), description="zoom range (A.2: 0.85-1.15)")
+    translate: float = Field(
+        0.1, ge=0, lt=1, description="shift, fraction of the size (A.2, 300W-LP: 10%); pose only"
+    )
+    flip: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
+    colour: float = Field(
+        0.3, ge=0, lt=1, description="brightness, contrast, saturation factors drawn in [1 - c, 1 + c]"
+    )
+    blur: float = Field(0.4, ge=0, le=1, description="probability of a Gaussian blur (A.2: AU only, 0.4)")
+    blur_kernel: tuple[int, int] = Field(
+        (5, 10), description="blur kernel range in px at 256 px (A.2: 5-10), scaled to image_size"
+    )
+
+    @field_validator("scale", "blur_kernel")
+    @classmethod
+    def _range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < v[0] <= v[1]:
+            raise ValueError(f"expected 0 < low <= high, got {list(v)}")
+        return v
+
+
 class FinetuneParams(StrictModel):
     """Which evaluations run, on what data, from which initialisations, and how each is trained."""
 
@@ -110,6 +140,16 @@ class FinetuneParams(StrictModel):
     heatmap_sigma: float = Field(1.0, gt=0, description="Gaussian std of landmark heatmaps, heatmap px")
     cosface_margin: float = Field(0.35, ge=0, description="Bulat et al. A.2")
     cosface_scale: float = Field(30.0, gt=0)
+    device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
+        description="auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps",
+    )
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="autocast dtype; auto: bf16 on CUDA, fp32 elsewhere (as pretrain.precision)"
+    )
+    num_workers: int = Field(2, ge=0, description="DataLoader processes decoding images; 0: in-process")
+    augment: AugmentParams = Field(default_factory=AugmentParams)
     search: SearchParams = Field(default_factory=SearchParams)
     distill: DistillParams = Field(default_factory=DistillParams)
 

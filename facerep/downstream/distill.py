@@ -22,8 +22,9 @@ split, read for its images only. Where the paper is silent:
 - Targets are the teacher's raw outputs at temperature 1 in the form the task loss takes
   (`distill_loss`). A frozen probe (backbone multiplier 0) distils the head alone on the same frozen
   features.
-- No augmentation (see facerep.downstream.train); the paper's online labels are then per batch, not
-  per augmented view.
+- Batches are augmented as the teacher's were (`finetune.augment`, Bulat A.2), the unlabelled ones
+  too: the teacher labels each augmented view online, so its target always matches the pixels the
+  student sees. A frozen probe reads cached features and is not augmented.
 - Face recognition is not distilled: its task loss (CosFace) classifies the labelled subset's
   identities, and an unlabelled face's identity is unknown and may not be among them (at 2% the
   subset holds a quarter of the identities), so the teacher's outputs are no target of that loss;
@@ -39,9 +40,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from facerep.downstream.augment import make_augmenter
 from facerep.downstream.config import FinetuneParams
-from facerep.downstream.data import Split, TaskData, normalise
+from facerep.downstream.data import ImageSource, Joined, Split, TaskData, normalise
+from facerep.downstream.device import Runtime
 from facerep.downstream.heads import extract
+from facerep.downstream.loader import seeded_draws, train_batches
 from facerep.downstream.losses import valence_arousal_loss
 from facerep.downstream.tasks import (
     Attributes,
@@ -51,8 +55,11 @@ from facerep.downstream.tasks import (
     Task,
     ValenceArousal,
 )
-from facerep.downstream.train import Features, Fitted, HParams, build_head, encode
+from facerep.downstream.train import Features, Fitted, HParams, build_head, encode, step
 from facerep.ssl.backbones import Backbone
+
+#: what a head reads: pooled features and the feature pyramid
+HeadInputs = tuple[Tensor, list[Tensor]]
 
 #: `Landmarks.loss` scales its pixel-wise MSE by this; the distillation loss on heatmaps keeps the scale.
 HEATMAP_LOSS_SCALE = 100.0
@@ -96,22 +103,13 @@ def distill_loss(task: Task, out: Tensor, teacher: Tensor) -> Tensor:
     return task.loss(out, teacher)
 
 
-def _inputs(
-    net: Backbone, images: Tensor, features: Features | None, idx: Tensor, maps: bool
-) -> tuple[Tensor, list[Tensor]]:
-    """What a head reads for items `idx`: the cached frozen features, else a pass through `net`."""
-    if features is not None:
-        return features.take(idx)
-    return extract(net, normalise(images[idx]), maps)
-
-
 def _student(
     task: Task,
     teacher: Fitted,
     init: Backbone,
     data: TaskData,
     labeled: Split,
-    images: Tensor,
+    images: ImageSource,
     features: Features | None,
     hp: HParams,
     *,
@@ -120,6 +118,7 @@ def _student(
     round_: int,
     batch_size: int,
     weight_decay: float,
+    run: Runtime,
 ) -> Fitted:
     """One round: a student from `init` trained on labelled batches and on the teacher's online outputs.
 
@@ -127,30 +126,47 @@ def _student(
     """
     frozen = features is not None
     n_lab, n_unl = len(labeled), len(images) - len(labeled)
-    net = init if frozen else copy.deepcopy(init)
+    net = init if frozen else copy.deepcopy(init).to(run.device, memory_format=torch.channels_last)
     head, optimizer, scheduler = build_head(
         task, net, data, labeled, hp, train_backbone=not frozen, seed=seed, weight_decay=weight_decay
     )
-    student = Fitted(net, head, task, frozen)
+    head.to(run.device)
+    student = Fitted(net, head, task, frozen, run)
     y = task.targets(labeled)
-    labeled_draws = torch.Generator().manual_seed(seed)
-    unlabeled_draws = torch.Generator().manual_seed(10_007 * (round_ + 1) + seed)
+    labeled_draws = seeded_draws(n_lab, batch_size, hp.steps, seed)
+    unlabeled_draws = seeded_draws(n_unl, batch_size, hp.steps, 10_007 * (round_ + 1) + seed)
+    draws = [torch.cat([il, n_lab + iu]) for il, iu in zip(labeled_draws, unlabeled_draws, strict=True)]
+    n = len(labeled_draws[0]) if labeled_draws else 0  # labelled items lead every batch
     teacher.eval()
     head.train()
     net.train(not frozen)
-    for _ in range(hp.steps):
-        il = torch.randint(n_lab, (min(batch_size, n_lab),), generator=labeled_draws)
-        iu = n_lab + torch.randint(n_unl, (min(batch_size, n_unl),), generator=unlabeled_draws)
-        with torch.no_grad():
-            target = teacher.head(*_inputs(teacher.backbone, images, features, iu, task.needs_maps))
-        out = head(*_inputs(net, images, features, torch.cat([il, iu]), task.needs_maps))
-        loss = task.loss(out[: len(il)], y[il]) + unlabeled_weight * distill_loss(
-            task, out[len(il) :], target
+    scaler = torch.amp.GradScaler(run.device.type, enabled=run.dtype == torch.float16)
+
+    def update(inputs: HeadInputs, target_inputs: HeadInputs, idx: Tensor) -> None:
+        """Task loss on the labelled rows, distillation loss against the teacher on the rest."""
+        with torch.no_grad(), run.autocast():
+            target = teacher.head(*target_inputs).float()
+        with run.autocast():
+            out = head(*inputs).float()
+        loss = task.loss(out[:n], y[idx[:n]].to(run.device)) + unlabeled_weight * distill_loss(
+            task, out[n:], target
         )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        step(loss, optimizer, scheduler, scaler)
+
+    if features is not None:
+        for idx in draws:
+            update(features.take(idx), features.take(idx[n:]), idx)
+        return student
+    # the unlabelled rows' targets are placeholders, never read: their labels are withheld
+    targets = torch.cat([y, y.new_zeros((n_unl, *y.shape[1:]))])
+    augment = make_augmenter(run.augment, task.name, images.size, data.meta, y) if run.augment else None
+    for idx, (batch, _) in zip(draws, train_batches(images, targets, draws, seed, run, augment), strict=True):
+        x = normalise(batch.to(run.device, non_blocking=True))
+        with torch.no_grad(), run.autocast():
+            teacher_inputs = extract(teacher.backbone, x[n:], task.needs_maps)
+        with run.autocast():
+            inputs = extract(net, x, task.needs_maps)
+        update(inputs, teacher_inputs, idx)
     return student
 
 
@@ -170,6 +186,7 @@ def distill(
     weight_decay: float,
     labeled_features: Features | None = None,
     unlabeled_features: Features | None = None,
+    run: Runtime | None = None,
 ) -> Fitted:
     """The student after `rounds` rounds of self-distillation (Bulat 3.5) from `teacher`, a model
     fitted on `labeled` with `hp`; each round's student starts from `init` (the self-supervised
@@ -178,20 +195,19 @@ def distill(
     Only `unlabeled.images` is read: its labels, whatever they hold, never reach the student. With a
     frozen backbone (`hp.backbone_lr_mult == 0`, where `teacher` reads the same frozen `init`) the
     features of both parts may be given, as the stage caches them; they are computed otherwise.
+    Students train on `run`'s device (where `teacher` is), augmented as `run` says.
     """
+    run = run or Runtime()
     if not distillable(task):
         raise ValueError(f"{task.name} is not distilled (facerep.downstream.distill)")
     if len(unlabeled) == 0:
         raise ValueError("self-distillation needs unlabelled training faces; the subset holds them all")
-    images = torch.cat([labeled.images, unlabeled.images])
+    images = Joined([labeled.images, unlabeled.images])
     features = None
     if hp.backbone_lr_mult == 0:
-        lab = encode(init, labeled.images, task.needs_maps) if labeled_features is None else labeled_features
-        unl = (
-            encode(init, unlabeled.images, task.needs_maps)
-            if unlabeled_features is None
-            else unlabeled_features
-        )
+        init = init.to(run.device)
+        lab = labeled_features or encode(init, labeled.images, task.needs_maps, run)
+        unl = unlabeled_features or encode(init, unlabeled.images, task.needs_maps, run)
         levels = [torch.cat(pair) for pair in zip(lab.maps, unl.maps, strict=True)]
         features = Features(torch.cat([lab.pooled, unl.pooled]), levels)
     for round_ in range(rounds):
@@ -209,5 +225,6 @@ def distill(
             round_=round_,
             batch_size=batch_size,
             weight_decay=weight_decay,
+            run=run,
         )
     return teacher

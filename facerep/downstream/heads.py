@@ -88,10 +88,12 @@ class HeatmapHead(nn.Module):
 
 
 def pyramid_channels(backbone: Backbone, size: int) -> list[int]:
-    """Channel counts of `extract`'s maps, found by one forward pass at `size` px."""
+    """Channel counts of `extract`'s maps, found by one forward pass at `size` px (on the backbone's
+    device)."""
     was = backbone.training
     backbone.eval()
+    device = next(backbone.parameters()).device
     with torch.no_grad():
-        _, maps = extract(backbone, torch.zeros(1, 3, size, size), maps=True)
+        _, maps = extract(backbone, torch.zeros(1, 3, size, size, device=device), maps=True)
     backbone.train(was)
     return [m.shape[1] for m in maps]

@@ -28,6 +28,7 @@ import torch
 
 from facerep.downstream.data import Split, TaskData
 from facerep.downstream.datasets import DATASETS, load_dataset
+from facerep.downstream.device import Runtime, runtime
 from facerep.downstream.distill import applies, distill
 from facerep.downstream.inits import init_dirname, load_init, resolve_inits
 from facerep.downstream.search import run_search
@@ -71,8 +72,8 @@ class Backbones:
     may change it: probes read it frozen through `features`, fine-tuning trains a copy (`fit`).
     """
 
-    def __init__(self, params: Params, data: TaskData) -> None:
-        self.params, self.data = params, data
+    def __init__(self, params: Params, data: TaskData, run: Runtime | None = None) -> None:
+        self.params, self.data, self.run = params, data, run or Runtime()
         self._nets: dict[tuple[str, int], Backbone] = {}
         self._feats: dict[tuple[str, int, str, bool], Features] = {}
 
@@ -81,14 +82,14 @@ class Backbones:
         with SEEDED_BUILD:
             if key not in self._nets:
                 torch.manual_seed(10_000 + key[1])
-                self._nets[key] = load_init(self.params, init)
+                self._nets[key] = load_init(self.params, init).to(self.run.device)
             return self._nets[key]
 
     def features(self, init: str, seed: int, split: str, maps: bool) -> Features:
         key = (init, seed if init == "scratch" else 0, split, maps)
         if key not in self._feats:
             images = getattr(self.data, split).images
-            self._feats[key] = encode(self.net(init, seed), images, maps)
+            self._feats[key] = encode(self.net(init, seed), images, maps, self.run)
         return self._feats[key]
 
 
@@ -133,7 +134,7 @@ def run_point(
     subset = data.train.take(idx)
     val_pos = validation_part(np.arange(len(subset)), f.search.val_fraction, f.search.min_val, split_seed)
     fit_pos = np.setdiff1d(np.arange(len(subset)), val_pos)
-    common = {"batch_size": f.batch_size, "weight_decay": f.weight_decay}
+    common = {"batch_size": f.batch_size, "weight_decay": f.weight_decay, "run": nets.run}
 
     def feats(hp: HParams, seed: int, split: str, positions: np.ndarray | None = None) -> Features | None:
         """Cached frozen features (multiplier 0), restricted to `positions` of the subset."""
@@ -157,7 +158,7 @@ def run_point(
     frozen = best.backbone_lr_mult == 0
     # self-distillation's unlabeled part: the training faces outside the subset, their labels withheld
     rest = np.setdiff1d(np.arange(len(data.train)), idx) if applies(f, task, init, regime) else idx[:0]
-    unlabeled = Split(data.train.images[torch.as_tensor(rest)], {}, [data.train.keys[i] for i in rest])
+    unlabeled = Split(data.train.images.take(rest), {}, [data.train.keys[i] for i in rest])
     rest_features = (
         nets.features(init, 0, "train", task.needs_maps).subset(rest) if frozen and len(rest) else None
     )
@@ -246,6 +247,7 @@ class Grid:
     def __init__(self, params: Params) -> None:
         f = params.finetune
         self.params = params
+        self.run = runtime(f)  # first: a device that is not there fails before any data is read
         self.data = load_dataset(f.dataset, data_root(params), f.image_size, f.max_train, f.max_test)
         tasks = [
             t for t in f.tasks if t in DATASETS[f.dataset] and _split_has(self.data.train, make_task(t).label)
@@ -257,7 +259,7 @@ class Grid:
 
     def nets(self, init: str) -> Backbones:
         with self._lock:
-            return self._nets.setdefault(init, Backbones(self.params, self.data))
+            return self._nets.setdefault(init, Backbones(self.params, self.data, self.run))
 
     def release(self, init: str) -> None:
         """Drop an init's backbones and features (the sequential walk keeps one init in memory)."""
@@ -317,6 +319,9 @@ def shared_grid(params: Params) -> Grid:
 def run(params: Params, tracker: Tracker) -> StageResult:
     """Evaluate every (task, init, regime) point of `finetune` on `finetune.dataset`, one init at a time."""
     grid = shared_grid(params)
+    tracker.log_params(
+        {"finetune.resolved_device": str(grid.run.device), "finetune.resolved_precision": grid.run.precision}
+    )
     result = StageResult()
     start = time.perf_counter()
     for i, point in enumerate(grid.points):

@@ -4,8 +4,14 @@
 linear probe, or fine-tuning with a multiplier of 0) freezes the backbone with its BatchNorm
 statistics (eval mode), so its features are computed once (`encode`) and only the head trains.
 Both use AdamW with a cosine schedule over `steps` steps of `batch_size` items drawn with a seeded
-generator. No augmentation: flips would change the meaning of yaw, roll and landmark order, and the
-synthetic faces already vary in pose, light and camera.
+generator.
+
+Where and how is the `Runtime` (`facerep.downstream.device`): the device and autocast dtype (a
+gradient scaler with fp16), the DataLoader workers that decode each batch from disk
+(`facerep.downstream.loader`), and the augmentation of Bulat et al. A.2 (`facerep.downstream.augment`),
+which only batches that train the backbone get: a frozen probe reads features computed once.
+Heads and losses run in float32 outside autocast's reach where it matters: losses on `.float()`
+outputs, predictions decoded from float32 head outputs.
 """
 
 from __future__ import annotations
@@ -19,8 +25,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from facerep.downstream.data import Split, TaskData, normalise
+from facerep.downstream.augment import make_augmenter
+from facerep.downstream.data import ImageSource, Split, TaskData, normalise
+from facerep.downstream.device import Runtime
 from facerep.downstream.heads import extract, pyramid_channels
+from facerep.downstream.loader import image_batches, seeded_draws, train_batches
 from facerep.downstream.tasks import HeadSpec, Task
 from facerep.ssl.backbones import Backbone
 
@@ -40,7 +49,8 @@ class HParams:
 
 @dataclass
 class Features:
-    """Frozen-backbone features of a split: pooled (N, D) and optional maps (float16 to save memory)."""
+    """Frozen-backbone features of a split, on the device that computed them: pooled (N, D) float32
+    and optional maps (float16 to save memory)."""
 
     pooled: Tensor
     maps: list[Tensor]
@@ -54,37 +64,51 @@ class Features:
 
 
 @torch.no_grad()
-def encode(backbone: Backbone, images: Tensor, maps: bool, batch_size: int = 128) -> Features:
-    """Features of every image under the frozen backbone (eval mode: BatchNorm statistics frozen)."""
+def encode(
+    backbone: Backbone, images: ImageSource, maps: bool, run: Runtime | None = None, batch_size: int = 128
+) -> Features:
+    """Features of every image under the frozen backbone (eval mode: BatchNorm statistics frozen), on
+    `run`'s device, where `backbone` must be."""
+    run = run or Runtime()
     backbone.eval()
     pooled, pyramid = [], []
-    for start in range(0, len(images), batch_size):
-        p, m = extract(backbone, normalise(images[start : start + batch_size]), maps)
-        pooled.append(p)
+    for batch in image_batches(images, batch_size, run):
+        with run.autocast():
+            p, m = extract(backbone, normalise(batch.to(run.device, non_blocking=True)), maps)
+        pooled.append(p.float())
         pyramid.append([x.half() for x in m])
     levels = [torch.cat([b[i] for b in pyramid]) for i in range(len(pyramid[0]))] if maps and pyramid else []
     return Features(torch.cat(pooled), levels)
 
 
 class Fitted(nn.Module):
-    """A trained head with the backbone it reads (frozen in linear mode)."""
+    """A trained head with the backbone it reads (frozen in linear mode), and the runtime it ran on."""
 
-    def __init__(self, backbone: Backbone, head: nn.Module, task: Task, linear: bool) -> None:
+    def __init__(
+        self, backbone: Backbone, head: nn.Module, task: Task, linear: bool, run: Runtime | None = None
+    ) -> None:
         super().__init__()
         self.backbone, self.head, self.task, self.linear = backbone, head, task, linear
+        self.run = run or Runtime()
 
     @torch.no_grad()
     def predict(self, split: Split, features: Features | None = None, batch_size: int = 128) -> Tensor:
-        """The task's predictions (`Task.infer`) on every item of `split`."""
+        """The task's predictions (`Task.infer`, on float32 features) on every item of `split`, on the
+        CPU; never augmented."""
         self.eval()
         outs = []
-        for start in range(0, len(split), batch_size):
-            idx = torch.arange(start, min(start + batch_size, len(split)))
-            if features is not None:
-                pooled, maps = features.take(idx)
-            else:
-                pooled, maps = extract(self.backbone, normalise(split.images[idx]), self.task.needs_maps)
-            outs.append(self.task.infer(self.head, pooled, maps))
+        if features is not None:
+            for start in range(0, len(split), batch_size):
+                pooled, maps = features.take(torch.arange(start, min(start + batch_size, len(split))))
+                outs.append(self.task.infer(self.head, pooled, maps).float().cpu())
+        else:
+            for batch in image_batches(split.images, batch_size, self.run):
+                with self.run.autocast():
+                    pooled, maps = extract(
+                        self.backbone, normalise(batch.to(self.run.device)), self.task.needs_maps
+                    )
+                out = self.task.infer(self.head, pooled.float(), [m.float() for m in maps])
+                outs.append(out.float().cpu())
         return torch.cat(outs)
 
 
@@ -135,35 +159,68 @@ def fit(
     batch_size: int,
     weight_decay: float,
     features: Features | None = None,
+    run: Runtime | None = None,
 ) -> Fitted:
     """Train `task`'s head (and, unless `linear`, a copy of `backbone`) on `train` for `hp.steps` steps.
 
-    In linear mode `features` are `train`'s frozen features (computed here when not given).
+    In linear mode `features` are `train`'s frozen features (computed here when not given) and the
+    backbone itself is moved to `run`'s device (the stage's shared backbones are already there).
+    Batches that train the backbone are augmented when `run.augment` is set.
     """
-    net = backbone if linear else copy.deepcopy(backbone).to(memory_format=torch.channels_last)
+    run = run or Runtime()
+    net = (
+        backbone.to(run.device)
+        if linear
+        else copy.deepcopy(backbone).to(run.device, memory_format=torch.channels_last)
+    )
     train_backbone = not linear and hp.backbone_lr_mult > 0
     head, optimizer, scheduler = build_head(
         task, net, data, train, hp, train_backbone=train_backbone, seed=seed, weight_decay=weight_decay
     )
-    model = Fitted(net, head, task, linear)
+    head.to(run.device)  # its parameters stay the objects the optimiser holds
+    model = Fitted(net, head, task, linear, run)
     if linear and features is None:
-        features = encode(net, train.images, task.needs_maps)
+        features = encode(net, train.images, task.needs_maps, run)
     y_all = task.targets(train)
-    gen = torch.Generator().manual_seed(seed)
+    draws = seeded_draws(len(train), batch_size, hp.steps, seed)
     head.train()
-    net.train(not linear and hp.backbone_lr_mult > 0)  # a frozen, possibly shared, backbone stays in eval
-    for _ in range(hp.steps):
-        idx = torch.randint(len(train), (min(batch_size, len(train)),), generator=gen)
-        if features is not None:
-            pooled, maps = features.take(idx)
-        else:
-            pooled, maps = extract(net, normalise(train.images[idx]), task.needs_maps)
-        loss = task.loss(head(pooled, maps), y_all[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+    net.train(train_backbone)  # a frozen, possibly shared, backbone stays in eval
+    scaler = torch.amp.GradScaler(run.device.type, enabled=run.dtype == torch.float16)
+    if features is not None:
+        for idx in draws:
+            with run.autocast():
+                out = head(*features.take(idx))
+            step(task.loss(out.float(), y_all[idx].to(run.device)), optimizer, scheduler, scaler)
+        return model
+    augment = (
+        make_augmenter(run.augment, task.name, train.images.size, data.meta, y_all)
+        if train_backbone and run.augment is not None
+        else None
+    )
+    for images, y in train_batches(train.images, y_all, draws, seed, run, augment):
+        with run.autocast(), torch.set_grad_enabled(train_backbone):
+            pooled, maps = extract(net, normalise(images.to(run.device, non_blocking=True)), task.needs_maps)
+        with run.autocast():
+            out = head(pooled, maps)
+        step(task.loss(out.float(), y.to(run.device, non_blocking=True)), optimizer, scheduler, scaler)
     return model
+
+
+def step(
+    loss: Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    scaler: torch.amp.GradScaler,
+) -> None:
+    """One optimiser step on `loss` (scaled under fp16 autocast), then the schedule's; a step the
+    scaler skips (an overflow while it finds its scale) leaves the schedule where it was."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scale = scaler.get_scale()
+    scaler.step(optimizer)
+    scaler.update()
+    if scaler.get_scale() >= scale:
+        scheduler.step()
 
 
 def evaluate(

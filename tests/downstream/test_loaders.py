@@ -40,7 +40,7 @@ def test_fer2013(tmp_path):
     assert data.train.labels["expression"].tolist() == [3, 6] and data.test.labels["expression"].tolist() == [
         5
     ]
-    assert int(data.train.images[0, 0, 0, 0]) == 7
+    assert int(data.train.images[0][0, 0, 0]) == 7
 
 
 def test_affectnet(tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import read_face, require, stack
+from facerep.downstream.datasets.common import FaceFiles, require
 
 
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
@@ -20,16 +20,16 @@ def load(root: Path, size: int, max_train: int | None = None, max_test: int | No
     for split, file, cap in (("train", "training.csv", max_train), ("test", "validation.csv", max_test)):
         df = pd.read_csv(require(root / file, "AffectNet csv"))
         df = df[df["expression"] <= 7].iloc[:cap]
-        images = []
-        for r in df.itertuples(index=False):
-            box = np.array(
-                [r.face_x, r.face_y, r.face_x + r.face_width, r.face_y + r.face_height], dtype=float
-            )
-            path = require(root / "Manually_Annotated_Images" / r.subDirectory_filePath, "AffectNet image")
-            images.append(read_face(path, size, box))
+        folder = root / "Manually_Annotated_Images"
+        paths = [require(folder / f, "AffectNet image") for f in df["subDirectory_filePath"]]
+        x, y = df["face_x"].to_numpy(float), df["face_y"].to_numpy(float)
+        w, h = df["face_width"].to_numpy(float), df["face_height"].to_numpy(float)
+        boxes = np.stack([x, y, x + w, y + h], axis=1)
         labels = {
             "expression": df["expression"].to_numpy(np.int64),
             "valence_arousal": df[["valence", "arousal"]].to_numpy(np.float32),
         }
-        parts[split] = Split(stack(images), labels, df["subDirectory_filePath"].astype(str).tolist())
+        parts[split] = Split(
+            FaceFiles(paths, size, boxes), labels, df["subDirectory_filePath"].astype(str).tolist()
+        )
     return TaskData("affectnet", parts["train"], parts["test"], None, {"classes": 8})

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import points_in_box, read_face, require, square_box, stack
+from facerep.downstream.datasets.common import FaceFiles, points_in_box, require, square_box
 from facerep.downstream.datasets.matfiles import mat_strings, read_mat
 
 POINTS = 19
@@ -23,18 +23,18 @@ TRAIN_FACES = 20000
 def _split(
     root: Path, names: list[str], points: np.ndarray, faces: np.ndarray, idx: np.ndarray, size: int
 ) -> Split:
-    images, landmarks, boxes = [], [], []
+    images, crops, landmarks, boxes = [], [], [], []
     for i in idx:
         crop = square_box(points[i])
-        image = require(root / "flickr" / names[i], "AFLW image")
-        images.append(read_face(image, size, crop))
+        images.append(require(root / "flickr" / names[i], "AFLW image"))
+        crops.append(crop)
         landmarks.append(points_in_box(points[i], crop))
         boxes.append(points_in_box(faces[i].reshape(2, 2), crop).reshape(-1))
     labels = {
         "landmarks": np.array(landmarks, dtype=np.float32).reshape(-1, POINTS, 2),
         "box": np.array(boxes, dtype=np.float32).reshape(-1, 4),
     }
-    return Split(stack(images), labels, [names[i] for i in idx])
+    return Split(FaceFiles(images, size, np.array(crops).reshape(-1, 4)), labels, [names[i] for i in idx])
 
 
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:

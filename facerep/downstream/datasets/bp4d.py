@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import read_face, require, stack
+from facerep.downstream.datasets.common import FaceFiles, require
 
 AUS = [6, 10, 12, 14, 17]
 NOT_CODED = 9
@@ -38,10 +38,12 @@ def _partition(folder: Path, size: int, cap: int | None) -> Split:
             path = folder / "Images" / subject / task / f"{frame}.jpg"
             if NOT_CODED in values or not path.is_file():
                 continue
-            images.append(read_face(path, size))
+            images.append(path)
             labels.append(values)
             keys.append(f"{subject}/{task}/{frame}")
-    return Split(stack(images), {"au": np.array(labels, dtype=np.float32).reshape(-1, len(AUS))}, keys)
+    return Split(
+        FaceFiles(images, size), {"au": np.array(labels, dtype=np.float32).reshape(-1, len(AUS))}, keys
+    )
 
 
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import read_face, require, stack
+from facerep.downstream.datasets.common import FaceFiles, require
 
 
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
@@ -23,9 +23,7 @@ def load(root: Path, size: int, max_train: int | None = None, max_test: int | No
     parts = {}
     for split, code, cap in (("train", "0", max_train), ("test", "2", max_test)):
         files = [f for f in attrs if split_of.get(f) == code][:cap]
-        images = stack(
-            [read_face(require(root / "img_align_celeba" / f, "CelebA image"), size) for f in files]
-        )
+        images = FaceFiles([require(root / "img_align_celeba" / f, "CelebA image") for f in files], size)
         labels = {
             "attributes": np.array([attrs[f] for f in files], dtype=np.float32).reshape(
                 len(files), len(names)

@@ -1,6 +1,7 @@
 """COFW (Burgos-Artizzu et al. 2013), 29 points: `COFW_train_color.mat` (`IsTr`: the 1,345 training
 images, `phisTr`: one row per face, 29 x then 29 y pixel coordinates then 29 occlusion flags) and
-`COFW_test_color.mat` (`IsT`, `phisT`: the 507 test faces). The images live inside the files; each
+`COFW_test_color.mat` (`IsT`, `phisT`: the 507 test faces). The images live inside the files, read
+whole, so COFW's crops are the one set of faces kept in memory (`Arrays`: 1,852 faces in all); each
 face is cropped to the 1.25x square around its points, as for 300W. NME inter-ocular (Bulat et al.
 Table 6). The colour files are published as MATLAB v7.3 (HDF5), read by `matfiles.read_mat`.
 
@@ -18,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import points_in_box, require, square_box, stack
+from facerep.downstream.datasets.common import Arrays, points_in_box, require, square_box
 from facerep.downstream.datasets.matfiles import read_mat
 
 POINTS = 29
@@ -44,7 +45,9 @@ def _split(path: Path, images_key: str, points_key: str, size: int, cap: int | N
         "landmarks": np.array(landmarks, dtype=np.float32).reshape(-1, POINTS, 2),
         "box": np.array(boxes, dtype=np.float32).reshape(-1, 4),
     }
-    return Split(stack(crops), labels, [f"{path.stem}_{i}" for i in range(len(crops))])
+    return Split(
+        Arrays(np.array(crops, dtype=np.uint8), size), labels, [f"{path.stem}_{i}" for i in range(len(crops))]
+    )
 
 
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:

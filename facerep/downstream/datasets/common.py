@@ -1,13 +1,16 @@
-"""Image reading shared by the published-layout loaders: crop to a face box, resize, move landmarks."""
+"""What the published-layout loaders share: the image sources they return (files with a crop box,
+csv cells, in-file arrays), reading one face, and moving landmarks into a crop."""
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
+from facerep.downstream.data import ImageSource
 from facerep.errors import InputError
 
 
@@ -23,11 +26,74 @@ def read_face(path: Path, size: int, box: np.ndarray | None = None) -> np.ndarra
     return np.asarray(img.resize((size, size), Image.BILINEAR))
 
 
-def stack(arrays: list[np.ndarray]) -> torch.Tensor:
-    """(N, 3, S, S) uint8 from a list of HWC arrays."""
-    if not arrays:
-        return torch.zeros((0, 3, 1, 1), dtype=torch.uint8)
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+class FaceFiles(ImageSource):
+    """Image files, each cropped to its pixel box (x1, y1, x2, y2) when boxes are given, then resized:
+    every loader whose faces are files on disk."""
+
+    def __init__(self, paths: Sequence[str | Path], size: int, boxes: np.ndarray | None = None) -> None:
+        self.paths = [str(p) for p in paths]
+        self.size = size
+        self.boxes = None if boxes is None else np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        if self.boxes is not None and len(self.boxes) != len(self.paths):
+            raise ValueError(f"FaceFiles: {len(self.paths)} files but {len(self.boxes)} boxes")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def read(self, i: int) -> np.ndarray:
+        return read_face(Path(self.paths[i]), self.size, None if self.boxes is None else self.boxes[i])
+
+
+def csv_row_offsets(path: Path) -> np.ndarray:
+    """The byte offset of every data row of a csv holding one row per line (after its header)."""
+    offsets, pos = [], 0
+    with open(path, "rb") as f:
+        pos += len(f.readline())
+        for line in f:
+            if line.strip():
+                offsets.append(pos)
+            pos += len(line)
+    return np.array(offsets, dtype=np.int64)
+
+
+class CsvCells(ImageSource):
+    """Faces stored as text in one column of a csv (FER2013's `pixels`): item i is the row starting at
+    byte `offsets[i]` (`csv_row_offsets`), parsed by `decode(cell, size)` when read. The file must hold
+    one row per line (no quoted newlines), as FER2013's does."""
+
+    def __init__(
+        self,
+        path: Path,
+        offsets: np.ndarray,
+        column: int,
+        size: int,
+        decode: Callable[[str, int], np.ndarray],
+    ) -> None:
+        self.path, self.offsets, self.column, self.size, self.decode = path, offsets, column, size, decode
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def read(self, i: int) -> np.ndarray:
+        with open(self.path, "rb") as f:
+            f.seek(int(self.offsets[i]))
+            line = f.readline().decode("utf-8")
+        return self.decode(next(csv.reader([line]))[self.column], self.size)
+
+
+class Arrays(ImageSource):
+    """Faces already in memory, (N, S, S, 3) uint8: only for a dataset that ships its images inside an
+    annotation file read whole (COFW's .mat, 1,852 faces in all), never for one that grows."""
+
+    def __init__(self, images: np.ndarray, size: int) -> None:
+        self.images = np.asarray(images, dtype=np.uint8).reshape(-1, size, size, 3)
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def read(self, i: int) -> np.ndarray:
+        return self.images[i]
 
 
 def square_box(points: np.ndarray, scale: float = 1.25) -> np.ndarray:

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import read_face, require, stack
+from facerep.downstream.datasets.common import FaceFiles, require
 
 AUS = [1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26]
 
 
-def _subject(root: Path, sn: str, size: int) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+def _subject(root: Path, sn: str) -> tuple[list[Path], list[np.ndarray], list[str]]:
     per_au = []
     for au in AUS:
         text = require(
@@ -26,7 +26,7 @@ def _subject(root: Path, sn: str, size: int) -> tuple[list[np.ndarray], list[np.
     for frame in sorted(set.intersection(*(set(d) for d in per_au))):
         path = root / "Frames" / sn / f"{frame}.jpg"
         if path.is_file():
-            images.append(read_face(path, size))
+            images.append(path)
             labels.append(np.array([d[frame] for d in per_au], dtype=np.float32))
             keys.append(f"{sn}/{frame}")
     return images, labels, keys
@@ -41,10 +41,10 @@ def load(root: Path, size: int, max_train: int | None = None, max_test: int | No
     for split, sns, cap in (("train", subjects[:cut], max_train), ("test", subjects[cut:], max_test)):
         images, labels, keys = [], [], []
         for sn in sns:
-            i, y, k = _subject(root, sn, size)
+            i, y, k = _subject(root, sn)
             images += i
             labels += y
             keys += k
         labels_arr = np.array(labels, dtype=np.float32).reshape(-1, len(AUS))[:cap]
-        parts[split] = Split(stack(images[:cap]), {"au": labels_arr}, keys[:cap])
+        parts[split] = Split(FaceFiles(images[:cap], size), {"au": labels_arr}, keys[:cap])
     return TaskData("disfa", parts["train"], parts["test"], None, {"au_names": [f"au{a:02d}" for a in AUS]})

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import require, stack
-from facerep.downstream.datasets.fer2013 import pixels_image
+from facerep.downstream.datasets.common import require
+from facerep.downstream.datasets.fer2013 import pixel_cells
 from facerep.errors import InputError
 
 #: FERPlus vote column -> project class; the last two columns (unknown, NF) are not classes
@@ -42,17 +42,18 @@ def majority(votes: np.ndarray) -> np.ndarray:
 
 
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
-    pixels = pd.read_csv(require(root / "fer2013.csv", "FER2013 csv"))
+    pixels = require(root / "fer2013.csv", "FER2013 csv")
+    n_pixels = len(pd.read_csv(pixels, usecols=["Usage"]))
     votes = pd.read_csv(require(root / "fer2013new.csv", "FERPlus label csv"))
-    if len(pixels) != len(votes):
-        raise InputError(f"{root / 'fer2013new.csv'}: {len(votes)} rows, fer2013.csv has {len(pixels)}")
+    if n_pixels != len(votes):
+        raise InputError(f"{root / 'fer2013new.csv'}: {len(votes)} rows, fer2013.csv has {n_pixels}")
     winner = majority(votes[VOTES].to_numpy(np.float64))
     keep = (winner >= 0) & (winner < len(CLASSES)) & votes["Image name"].notna().to_numpy()
     project = np.array(list(CLASSES.values()))
     parts = {}
     for split, usage, cap in (("train", "Training", max_train), ("test", "PrivateTest", max_test)):
         rows = np.flatnonzero(keep & (votes["Usage"] == usage).to_numpy())[:cap]
-        images = stack([pixels_image(p, size) for p in pixels["pixels"].iloc[rows]])
+        images = pixel_cells(pixels, rows, size)
         labels = {"expression": project[winner[rows]].astype(np.int64)}
         parts[split] = Split(images, labels, votes["Image name"].iloc[rows].astype(str).tolist())
     return TaskData("ferplus", parts["train"], parts["test"], None, {"classes": len(CLASSES)})

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import read_face, require, stack
+from facerep.downstream.datasets.common import FaceFiles, require
 from facerep.downstream.datasets.lfw import identity_folders
 from facerep.errors import InputError
 
@@ -51,7 +51,7 @@ def load(root: Path, size: int, max_train: int | None = None, max_test: int | No
         raise InputError(
             f"{root / 'meta' / f'{p}_face_tid_mid.txt'}: no face of pair templates {missing[:5].tolist()}"
         )
-    images = stack([read_face(require(root / "loose_crop" / f, "IJB face image"), size) for f in files])
+    images = FaceFiles([require(root / "loose_crop" / f, "IJB face image") for f in files], size)
     test = Split(images, {}, files)
     train = identity_folders(root / "train", size, max_train)
     return TaskData("ijb", train, test, pairs, {"templates": templates, "protocol": p})

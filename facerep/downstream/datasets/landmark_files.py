@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split
-from facerep.downstream.datasets.common import points_in_box, read_face, square_box, stack
+from facerep.downstream.datasets.common import FaceFiles, points_in_box, square_box
 from facerep.errors import InputError
 
 
@@ -23,11 +23,12 @@ def read_pts(path: Path) -> np.ndarray:
 
 def landmark_split(items: list[tuple[Path, np.ndarray, str]], size: int) -> Split:
     """Crop each image to a square box around its points (scale 1.25) and express the points in it."""
-    images, points, boxes = [], [], []
-    for image, pts, _ in items:
+    crops, points, boxes = [], [], []
+    for _, pts, _ in items:
         box = square_box(pts)
-        images.append(read_face(image, size, box))
+        crops.append(box)
         points.append(points_in_box(pts, box))
         boxes.append(points_in_box(np.stack([pts.min(0), pts.max(0)]), box).reshape(-1))
     labels = {"landmarks": np.array(points, dtype=np.float32), "box": np.array(boxes, dtype=np.float32)}
-    return Split(stack(images), labels, [key for _, _, key in items])
+    images = FaceFiles([image for image, _, _ in items], size, np.array(crops).reshape(-1, 4))
+    return Split(images, labels, [key for _, _, key in items])

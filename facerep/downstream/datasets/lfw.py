@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import read_face, require, stack
+from facerep.downstream.datasets.common import FaceFiles, require
 
 
 def identity_folders(folder: Path, size: int, cap: int | None) -> Split:
@@ -19,7 +19,7 @@ def identity_folders(folder: Path, size: int, cap: int | None) -> Split:
     own (LFW, IJB) trains on such a folder tree."""
     people = sorted(p for p in require(folder, "training identity folders").iterdir() if p.is_dir())
     items = [(f, i) for i, person in enumerate(people) for f in sorted(person.glob("*.jpg"))][:cap]
-    images = stack([read_face(f, size) for f, _ in items])
+    images = FaceFiles([f for f, _ in items], size)
     labels = {"identity": np.array([i for _, i in items], dtype=np.int64)}
     return Split(images, labels, [f"{f.parent.name}/{f.name}" for f, _ in items])
 
@@ -39,7 +39,7 @@ def load(root: Path, size: int, max_train: int | None = None, max_test: int | No
             index.setdefault(key, len(index))
         pairs.append((index[keys[0]], index[keys[1]], int(len(f) == 3)))
     keys = list(index)
-    images = stack([read_face(require(root / "lfw" / k, "LFW image"), size) for k in keys])
+    images = FaceFiles([require(root / "lfw" / k, "LFW image") for k in keys], size)
     identity = {name: i for i, name in enumerate(sorted({k.split("/")[0] for k in keys}))}
     test = Split(images, {"identity": np.array([identity[k.split("/")[0]] for k in keys])}, keys)
     return TaskData("lfw", train, test, np.array(pairs, dtype=np.int64).reshape(-1, 3), {})

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import read_face, require, stack
+from facerep.downstream.datasets.common import FaceFiles, require
 from facerep.downstream.datasets.matfiles import mat_strings, read_mat
 
 
@@ -25,7 +25,7 @@ def load(root: Path, size: int, max_train: int | None = None, max_test: int | No
     parts = {}
     for split, cap in (("train", max_train), ("test", max_test)):
         rows = (np.ravel(indices[f"indices_img_{split}"]).astype(np.int64) - 1)[:cap]
-        images = stack([read_face(require(root / "lfw" / files[i], "LFWA image"), size) for i in rows])
+        images = FaceFiles([require(root / "lfw" / files[i], "LFWA image") for i in rows], size)
         parts[split] = Split(
             images, {"attributes": labels[rows].astype(np.float32)}, [files[i] for i in rows]
         )

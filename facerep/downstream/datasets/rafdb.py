@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import read_face, require, stack
+from facerep.downstream.datasets.common import FaceFiles, require
 
 
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
@@ -19,7 +19,7 @@ def load(root: Path, size: int, max_train: int | None = None, max_test: int | No
     for split, cap in (("train", max_train), ("test", max_test)):
         items = [(name, int(label) - 1) for name, label in rows if name.startswith(split)][:cap]
         paths = [root / "Image" / "aligned" / name.replace(".jpg", "_aligned.jpg") for name, _ in items]
-        images = stack([read_face(require(p, "RAF-DB aligned image"), size) for p in paths])
+        images = FaceFiles([require(p, "RAF-DB aligned image") for p in paths], size)
         labels = {"expression": np.array([y for _, y in items], dtype=np.int64)}
         parts[split] = Split(images, labels, [name for name, _ in items])
     return TaskData("rafdb", parts["train"], parts["test"], None, {"classes": 7})

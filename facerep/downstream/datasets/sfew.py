@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import read_face, require, stack
+from facerep.downstream.datasets.common import FaceFiles, require
 
 EMOTIONS = {"Surprise": 0, "Fear": 1, "Disgust": 2, "Happy": 3, "Sad": 4, "Angry": 5, "Neutral": 6}
 
@@ -23,7 +23,7 @@ def _split(folder: Path, size: int, cap: int | None) -> Split:
         for path in sorted(require(folder / emotion, "SFEW emotion folder").iterdir())
         if path.suffix.lower() in (".png", ".jpg", ".jpeg")
     ][:cap]
-    images = stack([read_face(path, size) for path, _ in items])
+    images = FaceFiles([path for path, _ in items], size)
     labels = {"expression": np.array([y for _, y in items], dtype=np.int64)}
     return Split(images, labels, [f"{p.parent.name}/{p.name}" for p, _ in items])
 

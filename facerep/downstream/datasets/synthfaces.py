@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import read_face, require, stack
+from facerep.downstream.datasets.common import FaceFiles, require
 from facerep.errors import InputError
 from facerep.synth.layout import ATTRIBUTES, AUS, read_face_labels
 
@@ -52,7 +52,7 @@ def load(root: Path, size: int, max_train: int | None = None, max_test: int | No
         part = df[df["split"] == split].sort_values("face_id").reset_index(drop=True)
         if cap is not None:
             part = part.iloc[:cap]
-        images = stack([read_face(folder / f, size) for f in part["file"]])
+        images = FaceFiles([folder / f for f in part["file"]], size)
         parts[split] = Split(images, _labels(part), part["face_id"].astype(str).tolist())
     meta = {
         "nme_norm": "inter_ocular",

@@ -11,11 +11,11 @@ import numpy as np
 from scipy.io import loadmat
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.datasets.common import read_face, require, square_box, stack
+from facerep.downstream.datasets.common import FaceFiles, require, square_box
 
 
 def _split(folder: Path, size: int, cap: int | None, limit: float | None) -> Split:
-    images, poses, keys = [], [], []
+    images, crops, poses, keys = [], [], [], []
     for mat in sorted(require(folder, "pose folder").rglob("*.mat")):
         if cap is not None and len(keys) >= cap:
             break
@@ -25,10 +25,15 @@ def _split(folder: Path, size: int, cap: int | None, limit: float | None) -> Spl
             continue
         pts = doc["pt2d"].T
         pts = pts[(pts > 0).all(axis=1)]
-        images.append(read_face(require(mat.with_suffix(".jpg"), "pose image"), size, square_box(pts, 1.3)))
+        images.append(require(mat.with_suffix(".jpg"), "pose image"))
+        crops.append(square_box(pts, 1.3))
         poses.append((yaw, pitch, roll))
         keys.append(str(mat.relative_to(folder).with_suffix("")))
-    return Split(stack(images), {"pose": np.array(poses, dtype=np.float32).reshape(-1, 3)}, keys)
+    return Split(
+        FaceFiles(images, size, np.array(crops).reshape(-1, 4)),
+        {"pose": np.array(poses, dtype=np.float32).reshape(-1, 3)},
+        keys,
+    )
 
 
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
