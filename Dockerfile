@@ -7,7 +7,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
     MPLBACKEND=Agg \
     PIP_NO_CACHE_DIR=1
 
-# Python 3.11 (the project's version) from deadsnakes; ffmpeg libraries come with PyAV's wheel.
+# Python 3.11 (the oldest supported; Ubuntu 22.04 has 3.10) from deadsnakes; ffmpeg comes with PyAV's wheel.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends software-properties-common gpg-agent make git \
     && add-apt-repository -y ppa:deadsnakes/ppa \
@@ -16,7 +16,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /facerep
-COPY pyproject.toml Makefile README.md ./
+COPY pyproject.toml requirements-lock.txt Makefile README.md ./
+COPY tools/opencv-alias ./tools/opencv-alias
 COPY facerep ./facerep
 COPY flows ./flows
 COPY tasks ./tasks

@@ -205,8 +205,10 @@ def report(outcomes: list[Outcome], lock: Path, local: list[str], index_url: str
         "|---|---|---|---|---|---|---|",
     ]
     for out in outcomes:
-        worst = max(out.glibc.items(), key=lambda kv: kv[1], default=("", 0))
-        glibc = f"2.{worst[1]} ({worst[0]})" if worst[1] else "none"
+        newest = max(out.glibc.values(), default=0)
+        needing = sorted(p for p, g in out.glibc.items() if g == newest)
+        more = f", +{len(needing) - 3} more" if len(needing) > 3 else ""
+        glibc = f"2.{newest} ({', '.join(needing[:3])}{more})" if newest else "none"
         lines.append(
             f"| {out.target.label} | {out.checked} | {len(out.glibc)} | {len(out.pure_sdist)} | "
             f"{len(out.missing)} | {glibc} |"

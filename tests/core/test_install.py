@@ -48,7 +48,10 @@ check_wheels = _load_check_wheels()
 
 
 def _files_under(dist: md.Distribution, top: str) -> list[str]:
-    return [str(f) for f in dist.files or [] if f.parts and f.parts[0] == top]
+    """The files a distribution installs under the top-level folder `top`, from its RECORD (read as text:
+    parsing every RECORD of a 600-package environment into paths takes seconds)."""
+    record = dist.read_text("RECORD") or ""
+    return [line.split(",", 1)[0] for line in record.splitlines() if line.startswith(f"{top}/")]
 
 
 def test_only_the_headless_opencv_is_installed() -> None:
