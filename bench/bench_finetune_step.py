@@ -67,7 +67,8 @@ def main() -> None:
                 seed=0,
                 weight_decay=1e-4,
             )
-            x = normalise(split.images).contiguous(memory_format=layout)
+            images = torch.stack([split.images[i] for i in range(len(split))])
+            x = normalise(images).contiguous(memory_format=layout)
             models[name] = (net, head, opt, x)
         times: dict[str, list[float]] = {name: [] for name in LAYOUTS}
         for step in range(args.steps + 5):
