@@ -15,8 +15,9 @@ class SynthParams(StrictModel):
     """Counts and sizes of the SynthFaces products (faces, scenes, videos)."""
 
     faces: int = Field(4000, ge=0, description="labeled face images")
-    scenes: int = Field(40, ge=0, description="Flickr-like scene photos with 0-6 faces")
-    videos: int = Field(3, ge=0, description="talking-head clips in the VoxCeleb2 layout")
+    # Demo sizes: scenes and clips give the demo's ~2,100 curated pre-training faces (docs/curate.md).
+    scenes: int = Field(1100, ge=0, description="Flickr-like scene photos with 0-6 faces")
+    videos: int = Field(24, ge=0, description="talking-head clips in the VoxCeleb2 layout")
     identities: int = Field(1000, ge=1, description="distinct persistent identities")
     sizes: list[Size] = Field(
         default_factory=lambda: [64, 112], min_length=1, description="face image sizes in px (16-1024)"
@@ -29,8 +30,10 @@ class SynthParams(StrictModel):
     scene_face_px: tuple[PositiveInt, PositiveInt] = Field(
         (20, 400), description="min and max face box side in scenes, px"
     )
-    video_seconds: float = Field(10.0, gt=0, le=600, description="length of each talking-head clip")
-    video_fps: int = Field(25, gt=0, le=120, description="frame rate of the clips")
+    video_seconds: float = Field(6.0, gt=0, le=600, description="length of each talking-head clip")
+    video_fps: int = Field(
+        6, gt=0, le=120, description="frame rate of the clips (6: every frame is one harvest keeps, PCL 4.1)"
+    )
     video_size: int = Field(224, ge=32, le=1024, description="clip frame side in px (square)")
     workers: int = Field(2, ge=1, le=64, description="render processes")
     chunk: int = Field(250, ge=1, description="faces or scenes per work unit (the unit of resumption)")
