@@ -7,6 +7,10 @@ images. Items are drawn without looking at the labels (no class balancing). For 
 starts with one item of each of ceil(U/4) randomly chosen identities, continues with the other items
 of those identities up to the very-low size, then the rest at random; a fraction at or below
 `VERY_LOW` takes at least that quarter, even when that is more than `fraction * n` items.
+
+Recognition is measured on identities that fine-tuning never saw (LFW's protocol). A dataset whose
+test faces share identities with its training faces (SynthFaces splits by face) gets, for recognition
+only, an identity-disjoint split (`identity_disjoint_data`); the other tasks keep the dataset's split.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facerep.downstream.data import Joined, Split, TaskData
 from facerep.errors import InputError
 from facerep.io import write_json
 
@@ -101,3 +106,40 @@ def saved_subset(
     sid = subset_id(chosen)
     write_json(path, {"id": sid, "fraction": fraction, "seed": seed, "n_total": len(keys), "keys": chosen})
     return idx, sid
+
+
+def held_out_identities(train_ids: np.ndarray, test_ids: np.ndarray, seed: int) -> np.ndarray:
+    """The identities recognition tests on, sorted: the fewest of a seeded order of every identity
+    (both splits) whose faces, in both splits, number at least the test split's size (so the
+    verification test keeps about the dataset's test size), never all of them."""
+    pool = np.concatenate([np.asarray(train_ids), np.asarray(test_ids)])
+    unique, counts = np.unique(pool, return_counts=True)
+    if len(unique) < 2:
+        raise InputError("recognition: an identity-disjoint split needs faces of at least 2 identities")
+    order = np.random.default_rng(seed + 104_729).permutation(len(unique))
+    reach = np.cumsum(counts[order])
+    k = int(np.clip(np.searchsorted(reach, len(test_ids)) + 1, 1, len(unique) - 1))
+    return np.sort(unique[order[:k]])
+
+
+def identity_disjoint_data(data: TaskData, seed: int) -> TaskData:
+    """Recognition's split of `data` when its test identities also appear in training: training keeps
+    the training faces of the other identities; test holds every face of the `held_out_identities`
+    (from both splits, labelled `open_set`) and the dataset's other test faces, of identities seen in
+    training (`open_set` false, scored only as the secondary closed-set accuracy). No test face of
+    the dataset ever trains, and no face of a held-out identity does. Named
+    `<dataset>/identity_disjoint`: its fixed subsets are saved under that name."""
+    held = held_out_identities(data.train.labels["identity"], data.test.labels["identity"], seed)
+    unseen_train = np.isin(data.train.labels["identity"], held)
+    if unseen_train.all():
+        raise InputError("recognition: every training face belongs to a held-out identity")
+    moved = data.train.take(np.flatnonzero(unseen_train))
+    labels = {
+        k: np.concatenate([moved.labels[k], v]) for k, v in data.test.labels.items() if k in moved.labels
+    }
+    labels["open_set"] = np.concatenate(
+        [np.ones(len(moved), dtype=bool), np.isin(data.test.labels["identity"], held)]
+    )
+    test = Split(Joined([moved.images, data.test.images]), labels, moved.keys + data.test.keys)
+    train = data.train.take(np.flatnonzero(~unseen_train))
+    return TaskData(f"{data.name}/identity_disjoint", train, test, None, data.meta)

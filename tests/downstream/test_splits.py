@@ -1,4 +1,5 @@
-"""Few-shot subsets: deterministic, nested, saved with an id, the 2% identity rule (Bulat A.3)."""
+"""Few-shot subsets: deterministic, nested, saved with an id, the 2% identity rule (Bulat A.3); the
+identity-disjoint split of recognition."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import json
 import numpy as np
 import pytest
 
-from facerep.downstream.splits import few_shot_subset, saved_subset, validation_part
+from facerep.downstream.datasets import load_dataset
+from facerep.downstream.splits import (
+    few_shot_subset,
+    held_out_identities,
+    identity_disjoint_data,
+    saved_subset,
+    validation_part,
+)
 from facerep.errors import InputError
 
 
@@ -48,3 +56,35 @@ def test_validation_part_inside_the_subset():
     val = validation_part(subset, 0.2, 8, seed=0)
     assert len(val) == 10 and set(val) <= set(subset)
     assert len(validation_part(np.arange(5), 0.2, 8, seed=0)) == 4  # a tiny subset keeps one item to train on
+
+
+def test_held_out_identities_cover_the_test_size_and_never_everyone():
+    train, test = np.repeat(np.arange(50), 4), np.repeat(np.arange(50), 1)  # 200 + 50 faces of 50 people
+    held = held_out_identities(train, test, seed=3)
+    assert 50 <= 5 * len(held) < 55  # the fewest whose 5 faces each reach the 50 test faces
+    np.testing.assert_array_equal(held, held_out_identities(train, test, seed=3))
+    assert not np.array_equal(held, held_out_identities(train, test, seed=4))
+    assert len(held_out_identities(np.array([1, 1, 2]), np.array([1, 2, 2, 2]), seed=0)) == 1
+    with pytest.raises(InputError, match="at least 2 identities"):
+        held_out_identities(np.array([7, 7]), np.array([7]), seed=0)
+
+
+def test_identity_disjoint_data_trains_and_tests_on_different_people(synth_root):
+    data = load_dataset("synthfaces", synth_root, 32, None, None)
+    view = identity_disjoint_data(data, seed=0)
+    unseen = view.test.labels["open_set"]
+    trained = set(view.train.labels["identity"])
+    assert not trained & set(view.test.labels["identity"][unseen])
+    assert set(view.test.labels["identity"][~unseen]) <= trained  # the closed-set part
+    assert unseen.sum() >= len(data.test) and (~unseen).sum() > 0
+    assert set(data.test.keys) <= set(view.test.keys) and not set(data.test.keys) & set(view.train.keys)
+    assert sorted(view.train.keys + view.test.keys) == sorted(data.train.keys + data.test.keys)
+    assert len(view.test.images) == len(view.test) and view.test.images[len(view.test) - 1].shape == (
+        3,
+        32,
+        32,
+    )
+    key = view.test.keys[0]  # a moved training face keeps its labels and its image
+    i = data.train.keys.index(key)
+    np.testing.assert_array_equal(view.test.labels["pose"][0], data.train.labels["pose"][i])
+    assert np.array_equal(view.test.images[0], data.train.images[i])

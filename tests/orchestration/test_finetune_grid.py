@@ -1,6 +1,6 @@
-"""The finetune grid inside the pretrain-and-eval flow: one Prefect task per point, run concurrently,
-each point an MLflow run nested under the finetune stage run of the flow's parent run, and the same
-numbers as the sequential `facerep finetune`."""
+"""The finetune grid inside the pretrain-and-eval flow: one Prefect task per point (the chance floors
+among them), run concurrently, each point an MLflow run nested under the finetune stage run of the
+flow's parent run, and the same numbers as the sequential `facerep finetune`."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_flow_maps_points_concurrently_with_nested_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
         )
     points = [t for t in task_runs if t.name.startswith("finetune [")]
-    assert len(points) == 2 * 2 * 2  # tasks x inits (scratch, pretrain:swav) x regimes
+    assert len(points) == 2 * 3 * 2  # tasks x inits (chance, scratch, pretrain:swav) x regimes
     assert all(t.state.is_completed() for t in points)
     others = sorted(t.name.rsplit("-", 1)[0] for t in task_runs if t not in points)
     assert others == ["finetune", "finetune-plan"]  # Prefect names task runs <task>-<suffix>
@@ -50,10 +50,12 @@ def test_flow_maps_points_concurrently_with_nested_runs(
     parent = by_id[stage.data.tags["mlflow.parentRunId"]]
     assert parent.data.tags["facerep.pipeline"] == "pretrain-and-eval"
     children = [r for r in runs if r.data.tags.get("facerep.stage") == "finetune-point"]
-    assert len(children) == 8 and {r.data.tags["mlflow.parentRunId"] for r in children} == {stage.info.run_id}
+    assert len(children) == 12 and {r.data.tags["mlflow.parentRunId"] for r in children} == {
+        stage.info.run_id
+    }
     pose = [r for r in children if r.data.tags["facerep.finetune.point"] == "pose/pretrain-swav/1"]
     assert pose[0].data.params["init"] == "pretrain:swav" and pose[0].data.metrics["mae"] > 0
-    assert stage.data.metrics["finetune.points"] == 8
+    assert stage.data.metrics["finetune.points"] == 12
 
     sequential = ["tracking.enabled=false", f"paths.results={tmp_path / 'seq'}"]
     run_stage("finetune", load_params("pipeline_params.yaml", sequential))

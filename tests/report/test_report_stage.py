@@ -37,10 +37,11 @@ def test_finetune_then_report(tmp_path, synth_root):
     doc = json.loads((results / "finetune/landmarks/synthfaces/pretrain-swav/0.1/metrics.json").read_text())
     assert doc["seeds"] == [0, 1] and len(doc["per_seed"]) == 2 and len(doc["search"]) == 2
     assert {"nme", "fr10", "auc10"} <= set(doc["mean"]) and doc["hparams"]["lr"] in (0.001, 0.01)
-    splits = sorted(p.name for p in (results / "splits" / "synthfaces").glob("*.json"))
-    assert splits == [
-        "ids_frac0.1_seed0.json",
-        "ids_frac1_seed0.json",
+    folder = results / "splits" / "synthfaces"
+    splits = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.json"))
+    assert splits == [  # recognition's subsets are drawn from its identity-disjoint split
+        "identity_disjoint/ids_frac0.1_seed0.json",
+        "identity_disjoint/ids_frac1_seed0.json",
         "items_frac0.1_seed0.json",
         "items_frac1_seed0.json",
     ]
