@@ -1,7 +1,8 @@
 """`facerep <stage> --params F --set a.b=c`: the command line of every stage (DESIGN section 2).
 
 Exit status: 0 on success, 2 for bad parameters or unusable input (one line on stderr naming the
-key, file or item), 1 for any other failure.
+key, file or item), 1 for any other failure. Every value that came from the user (parameters, paths,
+error messages quoting them) is printed escaped: Rich reads square brackets as markup and drops them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from facerep.errors import InputError
@@ -39,7 +41,7 @@ def guarded(fn: Callable[[], None]) -> None:
     try:
         fn()
     except InputError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err_console.print("interrupted")
@@ -47,7 +49,9 @@ def guarded(fn: Callable[[], None]) -> None:
     except typer.Exit:
         raise
     except Exception as exc:
-        err_console.print(f"[red]failed:[/red] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[red]failed:[/red] {type(exc).__name__}: {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         if os.environ.get("FACEREP_TRACEBACK"):  # the full traceback, for bug reports
             raise
         raise typer.Exit(1) from None
@@ -59,25 +63,43 @@ def print_result(stage: str, result: StageResult) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in result.metrics.items():
-        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+        table.add_row(escape(k), f"{v:.4g}" if isinstance(v, float) else escape(str(v)))
     console.print(table)
     for out in result.outputs:
-        console.print(f"  wrote {out}")
+        console.print(f"  wrote {out}", markup=False)
 
 
 def run_cli_stage(stage: str, params_file: Path | None, sets: list[str] | None) -> None:
     """Load parameters, run one stage through the registry (its one progress line with its time),
-    print its summary."""
+    write its DVC metrics file, print its summary."""
     from facerep.progress import stage_line
-    from facerep.stages import run_stage
+    from facerep.stages import run_stage, write_metrics
 
     def go() -> None:
         params = load_params(params_file, sets)
         with stage_line(stage):
             result = run_stage(stage, params)
+        write_metrics(params, stage, result)
         print_result(stage, result)
 
     guarded(go)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"facerep {version('facerep')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """facerep: from unlabeled face images to a universal facial representation."""
 
 
 def _make_stage_command(stage: str) -> Callable[..., None]:
@@ -113,7 +135,7 @@ def synth_preview(
 
         p = load_params(params, set_)
         path = write_contact_sheet(p, out, count)
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", markup=False)
 
     guarded(go)
 
@@ -125,12 +147,20 @@ for _stage in STAGES:
 
 @app.command("demo")
 def demo(params: ParamsOpt = None, set_: SetOpt = None) -> None:
-    """Run the whole pipeline on the built-in default data (SynthFaces), offline."""
+    """Run the whole pipeline on the built-in default data (SynthFaces), offline; in a DVC project,
+    record it in dvc.lock."""
 
     def go() -> None:
         from facerep.demo import run_demo
+        from facerep.pipeline import is_dvc_project, matches_params_file
 
-        run_demo(load_params(params, set_), console)
+        loaded = load_params(params, set_)
+        record = is_dvc_project() and matches_params_file(loaded)
+        if is_dvc_project() and not record:
+            err_console.print(
+                "note: a demo with other parameters than pipeline_params.yaml is not recorded in dvc.lock"
+            )
+        run_demo(loaded, console, record_dvc=record)
 
     guarded(go)
 

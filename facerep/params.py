@@ -2,16 +2,20 @@
 
 Each stage owns its section model (in `facerep/<package>/config.py`); this module assembles them
 into one validated document. Unknown keys and wrong types raise `InputError` with a message that
-names the key and the file, which the CLI turns into exit status 2.
+names the key and the file, which the CLI turns into exit status 2. Plug-in names (method, backbone,
+dataset, init) are checked against their registries here too, so a typo stops at once rather than
+when its stage runs, possibly hours later.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from facerep.curate.config import CurateParams
 from facerep.downstream.config import FinetuneParams
@@ -25,6 +29,7 @@ from facerep.ssl.config import PretrainParams
 from facerep.synth.config import SynthParams
 
 DEFAULT_PARAMS_FILE = "pipeline_params.yaml"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
 class Paths(StrictModel):
@@ -37,15 +42,23 @@ class Paths(StrictModel):
     shards: str = "data/shards"
     models: str = "models"
     results: str = "results"
+    metrics: str = Field("metrics", description="each stage's metrics as DVC metrics files (git-tracked)")
 
 
 class TrackingParams(StrictModel):
     """MLflow settings: a local SQLite store by default so `mlflow ui` works offline."""
 
     enabled: bool = True
-    uri: str = "sqlite:///mlflow.db"
+    uri: str | None = Field(
+        None, description=f"MLflow store; null: $MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI}"
+    )
     experiment: str = "facerep"
     system_metrics: bool = Field(True, description="CPU, memory (and GPU) usage sampled into each stage run")
+
+    def resolved_uri(self) -> str:
+        """`uri`, else MLflow's own `MLFLOW_TRACKING_URI` (so a user's MLflow setup is honoured), else
+        the project's SQLite file."""
+        return self.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 class Params(StrictModel):
@@ -62,6 +75,33 @@ class Params(StrictModel):
     finetune: FinetuneParams = Field(default_factory=FinetuneParams)
     report: ReportParams = Field(default_factory=ReportParams)
     tracking: TrackingParams = Field(default_factory=TrackingParams)
+
+    @model_validator(mode="after")
+    def _known_names(self) -> Params:
+        """Every plug-in name must be one its registry holds."""
+        for key, value, choices in plugin_names(self):
+            if value not in choices:
+                text = f"parameter `{key}`: unknown name {value!r}; choose one of {', '.join(choices)}"
+                raise PydanticCustomError("unknown_name", "{text}", {"text": text})
+        return self
+
+
+def plugin_names(params: Params) -> list[tuple[str, str, list[str]]]:
+    """(key, value, choices) of each plug-in name in `params`. The registries import torch, so they
+    are read here, on first validation, and never at import time."""
+    from facerep.downstream.datasets import DATASETS
+    from facerep.ssl.backbones import BUILDERS
+    from facerep.ssl.registry import load_methods
+
+    methods, backbones = sorted(load_methods()), sorted(BUILDERS)
+    inits = ["scratch", "imagenet", *(f"pretrain:{m}" for m in methods)]
+    p, f = params.pretrain, params.finetune
+    names = [("pretrain.method", p.method, methods), ("pretrain.backbone", p.backbone, backbones)]
+    names.append(("finetune.dataset", f.dataset, sorted(DATASETS)))
+    if f.backbone is not None:
+        names.append(("finetune.backbone", f.backbone, backbones))
+    names += [("finetune.inits", init, inits) for init in f.inits or []]
+    return names
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -99,6 +139,8 @@ def _format_error(exc: ValidationError, source: str) -> str:
     """One line naming the first offending key and the file it came from."""
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "<root>"
+    if err["type"] == "unknown_name":
+        return f"{source}: {err['msg']}"
     if err["type"] == "extra_forbidden":
         return f"{source}: unknown parameter key `{key}`"
     return f"{source}: parameter `{key}`: {err['msg']} (got {err.get('input')!r})"

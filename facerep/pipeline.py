@@ -1,30 +1,59 @@
-"""The pipeline's stage order and an in-process runner (what `facerep demo` uses).
+"""The pipeline's stage order, an in-process runner (what `facerep demo` uses), and recording a stage's
+outputs in DVC's lock file.
 
 The Prefect flow in `flows/` runs the same stages in the same order through its tasks; DVC runs
-them through `dvc.yaml`. This module holds the order once.
+them through `dvc.yaml`. This module holds the order once. A run outside DVC (the demo, a flow)
+records each stage it finishes with `dvc commit`, as `dvc repro` would have, so that afterwards
+`dvc status` is clean and `dvc repro` has nothing to do.
 """
 
 from __future__ import annotations
 
-from facerep.params import Params
+import subprocess
+from pathlib import Path
+
+from facerep.params import DEFAULT_PARAMS_FILE, Params, load_params
 from facerep.progress import stage_line
-from facerep.stages import STAGES, StageResult, available_stages, run_stage
+from facerep.stages import STAGES, StageResult, available_stages, run_stage, write_metrics
 from facerep.tracking import pipeline_run
 
 PIPELINE_ORDER: list[str] = list(STAGES)
 DATA_STAGES: list[str] = ["synth", "harvest", "detect", "curate", "shard"]
 
 
+def is_dvc_project(root: Path = Path()) -> bool:
+    """True when the working directory holds a DVC pipeline whose lock a run should keep current."""
+    return (root / ".dvc").is_dir() and (root / "dvc.yaml").is_file()
+
+
+def matches_params_file(params: Params) -> bool:
+    """Whether dvc.lock can record a run with `params`: dvc.yaml reads the project's
+    pipeline_params.yaml, so only a run with exactly its values is one `dvc repro` would have made."""
+    path = Path(DEFAULT_PARAMS_FILE)
+    return path.is_file() and params == load_params(path)
+
+
+def record_in_dvc(stage: str) -> None:
+    """Record `stage`'s current deps and outs in dvc.lock (the workspace must be a DVC project)."""
+    proc = subprocess.run(["dvc", "commit", "--force", stage], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dvc commit {stage} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+
+
 def run_pipeline(
-    params: Params, stages: list[str] | None, name: str = "pretrain-and-eval"
+    params: Params, stages: list[str] | None, name: str = "pretrain-and-eval", record_dvc: bool = False
 ) -> dict[str, StageResult]:
     """Run `stages` (default: every stage installed) in pipeline order under one parent MLflow run,
-    each with its one progress line (`[3/8] detect: done in 9.1 s`)."""
+    each with its one progress line (`[3/8] detect: done in 9.1 s`), writing each stage's DVC metrics
+    file and, with `record_dvc`, recording it in dvc.lock as it finishes."""
     todo = [s for s in PIPELINE_ORDER if s in (stages or available_stages())]
     results: dict[str, StageResult] = {}
     with pipeline_run(params, name) as tracker:
         for i, stage in enumerate(todo, 1):
             with stage_line(f"[{i}/{len(todo)}] {stage}") as timing:
                 results[stage] = run_stage(stage, params)
+                write_metrics(params, stage, results[stage])
+                if record_dvc:
+                    record_in_dvc(stage)
             tracker.log_metrics({f"{stage}.seconds": timing.seconds})
     return results

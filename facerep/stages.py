@@ -2,12 +2,21 @@
 
 A stage is `run(params, tracker) -> StageResult` in `facerep/<package>/stage.py`. The CLI, the
 Prefect tasks and the tests all call `run_stage`, so a stage's logic is written once. Modules are
-imported lazily: `facerep params show` should not pay for importing torch.
+imported lazily: a stage pays only for what it imports.
+
+`write_metrics` writes a finished stage's metrics to `<paths.metrics>/<stage>.json`, the DVC metrics
+file dvc.yaml declares for it: flat, git-tracked (so `dvc exp show` reads it in every experiment),
+and without timings, which differ on every run and would fill `dvc exp show --only-changed` (MLflow
+keeps them). The runs DVC sees call it (`facerep <stage>`, the demo, the Prefect tasks); a library
+call of `run_stage` writes no file outside the stage's own outputs. The report stage has none: its
+numbers are the finetune stage's, restated.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +34,8 @@ STAGES: dict[str, str] = {
     "finetune": "facerep.downstream.stage",
     "report": "facerep.report.stage",
 }
+RESTATES_METRICS = {"report"}
+TIMING_SUFFIXES = ("seconds", "_per_s", "_per_s_running")
 
 
 @dataclass
@@ -41,11 +52,24 @@ def available_stages() -> list[str]:
     return [name for name, mod in STAGES.items() if importlib.util.find_spec(mod) is not None]
 
 
-def run_stage(name: str, params: Params, run_id: str | None = None) -> StageResult:
+def metrics_file(params: Params, stage: str) -> Path:
+    """`<paths.metrics>/<stage>.json`: the stage's DVC metrics file."""
+    return Path(params.paths.metrics) / f"{stage}.json"
+
+
+def dvc_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """What an experiment compares: every metric but the timings."""
+    return {k: v for k, v in sorted(metrics.items()) if not k.endswith(TIMING_SUFFIXES)}
+
+
+def run_stage(
+    name: str, params: Params, run_id: str | None = None, on_step: Callable[[int], None] | None = None
+) -> StageResult:
     """Run stage `name` with `params` inside its MLflow run (nested under an active parent run).
 
     `run_id` continues an existing run of the stage: the Prefect flow opens the finetune stage's
     run first, maps the grid's points as tasks recorded under it, then collects them in it.
+    `on_step(step)` hears the stage's progress (`facerep.tracking.Tracker`).
     """
     from facerep.tracking import stage_run
 
@@ -58,9 +82,18 @@ def run_stage(name: str, params: Params, run_id: str | None = None) -> StageResu
     resume = getattr(module, "resume_run_id", None)
     if run_id is None and resume is not None:
         run_id = resume(params)
-    with stage_run(params, name, run_id=run_id) as tracker:
+    with stage_run(params, name, run_id=run_id, on_step=on_step) as tracker:
         result: StageResult = module.run(params, tracker)
         tracker.log_metrics(result.metrics)
         for artifact in result.artifacts:
             tracker.log_artifact(artifact)
     return result
+
+
+def write_metrics(params: Params, stage: str, result: StageResult) -> None:
+    """Write `stage`'s DVC metrics file (rank 0 alone under torchrun; none for the report)."""
+    if stage in RESTATES_METRICS or int(os.environ.get("RANK", "0")) != 0:
+        return
+    from facerep.io import write_json
+
+    write_json(metrics_file(params, stage), dvc_metrics(result.metrics))

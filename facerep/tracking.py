@@ -1,9 +1,13 @@
 """The one place that talks to MLflow.
 
 Every stage runs inside `stage_run`, which opens an MLflow run named after the stage, nested under
-the flow's parent run when there is one (`FACEREP_PARENT_RUN_ID`, set by the Prefect flow), and
-logs that stage's parameters. With `tracking.enabled: false` the tracker records nothing: that is
-an explicit user choice, never a fallback for a broken store.
+a parent run when there is one, and logs that stage's parameters. The parent is the flow's or the
+demo's pipeline run (`FACEREP_PARENT_RUN_ID`), or, for stages that `dvc exp run` starts one process
+at a time, a run named after the DVC experiment, shared by all of them. With `tracking.enabled: false`
+the tracker records nothing: that is an explicit user choice, never a fallback for a broken store.
+
+A `Tracker` writes through `MlflowClient` with its own run id rather than MLflow's fluent API, whose
+active run belongs to one thread: the Prefect flow records finetune points from concurrent threads.
 """
 
 from __future__ import annotations
@@ -14,15 +18,23 @@ import math
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from facerep.lineage import DataInput, dvc_inputs
 from facerep.params import Params, flatten
 
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from torch import nn
+
 PARENT_RUN_ENV = "FACEREP_PARENT_RUN_ID"
+DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for every stage command it runs
+DVC_BASELINE_ENV = "DVC_EXP_BASELINE_REV"
 SECRET_MARKERS = ("key", "secret", "token", "password")
+BACKBONE_MODEL = "facerep-backbone"
 
 
 def _git_commit() -> str | None:
@@ -50,43 +62,73 @@ def _param_values(params: dict[str, Any]) -> dict[str, str]:
     return {k: str(v)[:6000] for k, v in _public(params).items()}
 
 
-class Tracker:
-    """A thin handle on the active MLflow run (or on nothing, when tracking is disabled)."""
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
-    def __init__(self, run_id: str | None, uri: str | None = None) -> None:
-        self.run_id, self.uri = run_id, uri
+
+class Tracker:
+    """A handle on one MLflow run (or on nothing, when tracking is disabled).
+
+    `on_step(step)` is told each time the stage logs metrics at a step (pre-training's optimiser
+    step, detection's images done), whether or not tracking is on: the Prefect tasks turn it into
+    progress artifacts and log lines.
+    """
+
+    def __init__(
+        self, run_id: str | None, uri: str | None = None, on_step: Callable[[int], None] | None = None
+    ) -> None:
+        self.run_id, self.uri, self.on_step = run_id, uri, on_step
 
     @property
     def enabled(self) -> bool:
         return self.run_id is not None
 
+    @cached_property
+    def client(self) -> MlflowClient:
+        from mlflow import MlflowClient
+
+        quiet_mlflow()  # a flow's worker process may record without having run `configure`
+        return MlflowClient(tracking_uri=self.uri)
+
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        if step is not None and self.on_step is not None:
+            self.on_step(step)
         if not self.enabled or not metrics:
             return
-        import mlflow
+        from mlflow.entities import Metric
 
-        mlflow.log_metrics(_finite(metrics), step=step)
+        now = _now_ms()
+        batch = [Metric(k, v, now, step or 0) for k, v in _finite(metrics).items()]
+        self.client.log_batch(self.run_id, metrics=batch)
 
     def log_params(self, params: dict[str, Any]) -> None:
         if not self.enabled or not params:
             return
-        import mlflow
+        from mlflow.entities import Param
 
-        mlflow.log_params(_param_values(params))
+        batch = [Param(k, v) for k, v in _param_values(params).items()]
+        for i in range(0, len(batch), 100):  # MLflow takes at most 100 parameters per batch
+            self.client.log_batch(self.run_id, params=batch[i : i + 100])
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        if not self.enabled:
+            return
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         if not self.enabled:
             return
-        import mlflow
-
         p = Path(path)
         if p.is_dir():
-            mlflow.log_artifacts(str(p), artifact_path=artifact_path or p.name)
+            self.client.log_artifacts(self.run_id, str(p), artifact_path=artifact_path or p.name)
         else:
-            mlflow.log_artifact(str(p), artifact_path=artifact_path)
+            self.client.log_artifact(self.run_id, str(p), artifact_path=artifact_path)
 
     def log_data_inputs(self, inputs: list[DataInput]) -> None:
-        """Record each input's path and DVC hash as an MLflow dataset input of this run."""
+        """Record each input's path and DVC hash as an MLflow dataset input of this run (the active
+        run: `stage_run` calls this as it opens the run)."""
         if not self.enabled:
             return
         import mlflow
@@ -97,57 +139,79 @@ class Tracker:
             source = LocalArtifactDatasetSource(str(Path(item.path).resolve()))
             mlflow.log_input(MetaDataset(source, name=item.path, digest=item.md5[:36]), context="dvc")
 
-    def register_backbone(self, path: str | Path, method: str, name: str = "facerep-backbone") -> None:
-        """Log `backbone.pt` and register it as a new version of model `name` with alias `method`, so
-        the MLflow UI lists every pre-trained backbone and `models:/facerep-backbone@swav` names the
-        latest SwAV one."""
+    def register_backbone(self, backbone: nn.Module, method: str, image_size: int) -> str | None:
+        """Log `backbone` as an MLflow PyTorch model of this run (its signature: an image batch
+        (B, 3, `image_size`, `image_size`) in, pooled features (B, D) out, with an input example) and
+        register it as a new version of `facerep-backbone` with alias `method`, so that
+        `mlflow.pytorch.load_model("models:/facerep-backbone@swav")` gives the latest SwAV backbone.
+        Returns the version registered."""
         if not self.enabled:
-            return
+            return None
         import mlflow
+        import numpy as np
+        import torch
+        import torchvision
         from mlflow.exceptions import MlflowException
+        from mlflow.models import infer_signature
 
-        mlflow.log_artifact(str(path), artifact_path="backbone")
-        client = mlflow.MlflowClient()
+        active = mlflow.active_run()
+        if active is None or active.info.run_id != self.run_id:  # log_model writes to the active run
+            raise RuntimeError("register_backbone runs inside its stage's run (facerep.tracking.stage_run)")
+        example = np.random.default_rng(0).random((2, 3, image_size, image_size), dtype=np.float32)
+        backbone = backbone.eval()
+        with torch.no_grad():
+            features = backbone(torch.from_numpy(example)).numpy()
+        # The torch it was saved with; facerep's own classes must be importable where it is loaded.
+        # Given, MLflow does not probe the environment in a subprocess to guess them.
+        pins = [f"{m.__name__}=={m.__version__.split('+')[0]}" for m in (torch, torchvision)]
+        info = mlflow.pytorch.log_model(
+            backbone,
+            name="backbone",
+            signature=infer_signature(example, features),
+            input_example=example,
+            pip_requirements=pins,
+            tags={"method": method},
+        )
+        # Registered through the client, which (unlike `registered_model_name`) prints nothing.
         try:
-            client.get_registered_model(name)
-        except MlflowException:
-            client.create_registered_model(name, description="facerep pre-trained backbones (backbone.pt)")
-        version = client.create_model_version(
-            name, source=mlflow.get_artifact_uri("backbone"), run_id=self.run_id, tags={"method": method}
-        )
-        client.set_registered_model_alias(name, method, version.version)
+            self.client.create_registered_model(BACKBONE_MODEL, description="facerep pre-trained backbones")
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = self.client.create_model_version(
+            BACKBONE_MODEL, info.model_uri, self.run_id, tags={"method": method}, model_id=info.model_id
+        ).version
+        self.client.set_registered_model_alias(BACKBONE_MODEL, method, version)
+        return version
 
-    def record_child(
-        self, name: str, params: dict[str, Any], metrics: dict[str, float], tags: dict[str, str]
-    ) -> None:
-        """Record a finished sub-run (one finetune point) as an MLflow run nested under this one.
-
-        Through `MlflowClient` with explicit run ids, not the fluent API, whose active run belongs to
-        one thread: the Prefect flow records finetune points from concurrent task threads.
-        """
+    def ui_url(self) -> str | None:
+        """This run's page in the MLflow UI: on the tracking server, or for a local store where
+        `mlflow ui --backend-store-uri <store>` serves it by default."""
         if not self.enabled:
-            return
-        from mlflow import MlflowClient
-        from mlflow.entities import Metric, Param
+            return None
+        remote = (self.uri or "").startswith(("http://", "https://"))
+        base = self.uri.rstrip("/") if remote else "http://127.0.0.1:5000"
+        experiment = self.client.get_run(self.run_id).info.experiment_id
+        return f"{base}/#/experiments/{experiment}/runs/{self.run_id}"
 
-        quiet_mlflow()  # a flow's worker process may record points without having run `configure`
-        client = MlflowClient(tracking_uri=self.uri)
-        experiment = client.get_run(self.run_id).info.experiment_id
-        run = client.create_run(experiment, run_name=name, tags={"mlflow.parentRunId": self.run_id, **tags})
-        now = int(time.time() * 1000)
-        client.log_batch(
-            run.info.run_id,
-            metrics=[Metric(k, v, now, 0) for k, v in _finite(metrics).items()],
-            params=[Param(k, v) for k, v in _param_values(params).items()],
-        )
-        client.set_terminated(run.info.run_id)
-
-    def set_tags(self, tags: dict[str, str]) -> None:
+    @contextlib.contextmanager
+    def child_run(self, name: str, tags: dict[str, str]) -> Iterator[Tracker]:
+        """A run nested under this one, open while the block runs (so MLflow shows its true start,
+        duration and, when the block raises, FAILED); a disabled tracker yields a disabled child."""
         if not self.enabled:
+            yield Tracker(None, on_step=self.on_step)
             return
-        import mlflow
-
-        mlflow.set_tags(tags)
+        experiment = self.client.get_run(self.run_id).info.experiment_id
+        run = self.client.create_run(
+            experiment, run_name=name, tags={"mlflow.parentRunId": self.run_id, **tags}
+        )
+        child = Tracker(run.info.run_id, self.uri)
+        try:
+            yield child
+        except BaseException:
+            self.client.set_terminated(child.run_id, "FAILED", _now_ms())
+            raise
+        self.client.set_terminated(child.run_id, "FINISHED", _now_ms())
 
 
 def adopt_parent(run_id: str | None) -> None:
@@ -167,6 +231,12 @@ def store_uri(uri: str) -> str:
     return uri
 
 
+def tracking_uri(params: Params) -> str:
+    """The store this project's runs go to: `tracking.uri`, else `$MLFLOW_TRACKING_URI`, else the
+    project's `mlflow.db` (made absolute)."""
+    return store_uri(params.tracking.resolved_uri())
+
+
 def quiet_mlflow() -> None:
     """Keep MLflow's INFO lines (store creation, system-metrics start and stop, "View run ... at")
     off the terminal, where each stage prints its own progress line; its warnings and errors still
@@ -182,44 +252,71 @@ def configure(params: Params) -> None:
     import mlflow
 
     quiet_mlflow()
-    mlflow.set_tracking_uri(store_uri(params.tracking.uri))
+    mlflow.set_tracking_uri(tracking_uri(params))
     mlflow.set_experiment(params.tracking.experiment)
 
 
+def _run_tags(extra: dict[str, str]) -> dict[str, str]:
+    commit = _git_commit()
+    return {**extra, **({"mlflow.source.git.commit": commit} if commit else {})}
+
+
+def dvc_experiment_parent(params: Params) -> str | None:
+    """Under `dvc exp run`, the run named after the experiment that holds its stages' runs: found by
+    its tags (experiment name and baseline commit) or created by the first stage. Each stage moves
+    its end time, so its duration spans the experiment. None outside a DVC experiment."""
+    name = os.environ.get(DVC_EXPERIMENT_ENV)
+    if not name:
+        return None
+    import mlflow
+
+    baseline = os.environ.get(DVC_BASELINE_ENV, "")
+    client = mlflow.MlflowClient(tracking_uri(params))
+    experiment = mlflow.get_experiment_by_name(params.tracking.experiment).experiment_id
+    tags = {"facerep.dvc.experiment": name, "facerep.dvc.baseline": baseline}
+    # by the baseline (a commit hash) in the query, by the name (free text) here
+    same_baseline = client.search_runs([experiment], f"tags.`facerep.dvc.baseline` = '{baseline}'")
+    for run in same_baseline:
+        if run.data.tags.get("facerep.dvc.experiment") == name:
+            return run.info.run_id
+    tags = {"facerep.pipeline": "dvc-exp", **tags}
+    return client.create_run(experiment, run_name=name, tags=_run_tags(tags)).info.run_id
+
+
 @contextlib.contextmanager
-def stage_run(params: Params, stage: str, run_id: str | None = None) -> Iterator[Tracker]:
+def stage_run(
+    params: Params, stage: str, run_id: str | None = None, on_step: Callable[[int], None] | None = None
+) -> Iterator[Tracker]:
     """Open the MLflow run of one stage; `run_id` continues an earlier run (resumed pre-training).
 
     Under `torchrun` only rank 0 records: the other ranks get a tracker that records nothing.
     """
     if not params.tracking.enabled or int(os.environ.get("RANK", "0")) != 0:
-        yield Tracker(None)
+        yield Tracker(None, on_step=on_step)
         return
     import mlflow
 
     configure(params)
-    parent = os.environ.get(PARENT_RUN_ENV)
-    tags = {"facerep.stage": stage}
-    if parent:
-        tags["mlflow.parentRunId"] = parent
-    commit = _git_commit()
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
+    dvc_parent = None if os.environ.get(PARENT_RUN_ENV) else dvc_experiment_parent(params)
+    parent = os.environ.get(PARENT_RUN_ENV) or dvc_parent
+    tags = {"facerep.stage": stage, **({"mlflow.parentRunId": parent} if parent else {})}
     nested = mlflow.active_run() is not None
     with mlflow.start_run(
         run_id=run_id,
         run_name=None if run_id else stage,
-        tags=None if run_id else tags,
+        tags=None if run_id else _run_tags(tags),
         nested=nested,
         log_system_metrics=params.tracking.system_metrics,
     ) as run:
-        tracker = Tracker(run.info.run_id, store_uri(params.tracking.uri))
+        tracker = Tracker(run.info.run_id, tracking_uri(params), on_step)
         if run_id is None:
             doc = params.model_dump(mode="json")
             stage_params = {"seed": doc["seed"], **flatten(doc.get(stage, {}), f"{stage}.")}
             tracker.log_params(stage_params)
             tracker.log_data_inputs(dvc_inputs(stage))
         yield tracker
+    if dvc_parent:  # the DVC experiment's run lasts until its last stage
+        tracker.client.set_terminated(dvc_parent, "FINISHED", _now_ms())
 
 
 @contextlib.contextmanager
@@ -232,13 +329,9 @@ def pipeline_run(params: Params, name: str) -> Iterator[Tracker]:
     import mlflow
 
     configure(params)
-    tags = {"facerep.pipeline": name}
-    commit = _git_commit()
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
     previous = os.environ.get(PARENT_RUN_ENV)
-    with mlflow.start_run(run_name=name, tags=tags) as run:
-        tracker = Tracker(run.info.run_id)
+    with mlflow.start_run(run_name=name, tags=_run_tags({"facerep.pipeline": name})) as run:
+        tracker = Tracker(run.info.run_id, tracking_uri(params))
         paths = flatten(params.model_dump(mode="json")["paths"], "paths.")
         tracker.log_params({"seed": params.seed, **paths})
         os.environ[PARENT_RUN_ENV] = run.info.run_id

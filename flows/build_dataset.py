@@ -6,19 +6,20 @@ from typing import Any
 
 from prefect import flow
 
+from facerep.params import DEFAULT_PARAMS_FILE, Params
 from facerep.pipeline import DATA_STAGES
-from flows.stages import run_stages
+from flows.stages import StageName, run_stages
 
 
 @flow(name="build-dataset")
 def build_dataset(
-    params_file: str = "pipeline_params.yaml",
-    overrides: list[str] | None = None,
-    stages: list[str] | None = None,
+    params: Params | None = None,
+    params_file: str = DEFAULT_PARAMS_FILE,
+    stages: list[StageName] | None = None,
     record_dvc: bool | None = None,
 ) -> dict[str, Any]:
     """Build the pre-training shards from raw data; same parameters as `pretrain-and-eval`."""
-    return run_stages("build-dataset", DATA_STAGES, params_file, overrides, stages, record_dvc)
+    return run_stages("build-dataset", stages or DATA_STAGES, params, params_file, record_dvc)
 
 
 if __name__ == "__main__":

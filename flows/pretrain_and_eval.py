@@ -13,8 +13,9 @@ from prefect import flow
 from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from facerep.params import DEFAULT_PARAMS_FILE, Params
 from facerep.pipeline import PIPELINE_ORDER
-from flows.stages import run_stages
+from flows.stages import StageName, run_stages
 
 # Prefect's thread pool is unbounded by default, and the finetune grid maps dozens of trainings:
 # at most PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS of them run at once (Prefect's own setting),
@@ -24,17 +25,19 @@ WORKERS = get_current_settings().tasks.runner.thread_pool_max_workers or 2
 
 @flow(name="pretrain-and-eval", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS))
 def pretrain_and_eval(
-    params_file: str = "pipeline_params.yaml",
-    overrides: list[str] | None = None,
-    stages: list[str] | None = None,
+    params: Params | None = None,
+    params_file: str = DEFAULT_PARAMS_FILE,
+    stages: list[StageName] | None = None,
     record_dvc: bool | None = None,
 ) -> dict[str, Any]:
-    """Run the whole pipeline; parameters mirror pipeline_params.yaml (a file plus `key.path=value`).
+    """Run the whole pipeline.
 
-    `record_dvc` (default: when the working directory is a DVC project) records each stage's outputs
-    in dvc.lock as it finishes, so `dvc status` is clean after the flow.
+    `params`: every stage's parameters (the form of pipeline_params.yaml, validated before any stage
+    runs); when empty, `params_file` is read. `stages`: a subset, run in pipeline order. `record_dvc`
+    (default: in a DVC project, when the parameters are pipeline_params.yaml's) records each stage's
+    outputs in dvc.lock as it finishes, so `dvc status` is clean after the flow.
     """
-    return run_stages("pretrain-and-eval", PIPELINE_ORDER, params_file, overrides, stages, record_dvc)
+    return run_stages("pretrain-and-eval", stages or PIPELINE_ORDER, params, params_file, record_dvc)
 
 
 if __name__ == "__main__":

@@ -1,30 +1,56 @@
 """The one way a stage becomes a Prefect task: parameters in, the stage's output paths out.
 
-A task loads the parameters itself (from the file plus overrides), so it can run on any worker,
-runs the library stage, and then, when asked, records the stage's outputs in dvc.lock with
-`dvc commit`, so that after a Prefect run `dvc status` is clean and DVC alone caches the data.
-Prefect's own result caching is off (`NO_CACHE`): DVC and Prefect never both cache.
+A task takes the validated parameters (a `facerep.params.Params`, so it can run on any worker), runs
+the library stage, writes its DVC metrics file and then, when asked, records the stage's outputs in
+dvc.lock with `dvc commit`, so that after a Prefect run `dvc status` is clean and DVC alone caches
+the data. Prefect's own result caching is off (`NO_CACHE`): DVC and Prefect never both cache.
+
+Long stages report progress: pre-training a progress artifact (`pretrain-progress`, steps done of
+`pretrain.max_steps`) and a log line each time it logs metrics; other stages that log at steps
+(detection: images done) a log line.
 """
 
 from __future__ import annotations
 
-import subprocess
+from collections.abc import Callable
 from typing import Any
 
 from prefect import Task, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from facerep.params import load_params
-from facerep.stages import run_stage
+from facerep.params import Params
+from facerep.pipeline import record_in_dvc
+from facerep.stages import run_stage, write_metrics
 from facerep.tracking import adopt_parent
 
+# Stages whose loop has a known length: the total their steps count towards.
+TOTAL_STEPS: dict[str, Callable[[Params], int]] = {"pretrain": lambda p: p.pretrain.max_steps}
 
-def record_in_dvc(stage: str) -> None:
-    """Record `stage`'s current deps and outs in dvc.lock (the workspace must be a DVC project)."""
-    proc = subprocess.run(["dvc", "commit", "--force", stage], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"dvc commit {stage} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+
+class Progress:
+    """`on_step` for one stage run: a log line per step reported, and for stages of known length a
+    progress artifact in percent, set to 100 when the stage finishes (also when a resumed run had
+    nothing left to do)."""
+
+    def __init__(self, stage: str, params: Params) -> None:
+        self.stage, self.logger = stage, get_run_logger()
+        self.total = TOTAL_STEPS[stage](params) if stage in TOTAL_STEPS else None
+        self.artifact = None
+        if self.total is not None:
+            self.artifact = create_progress_artifact(0.0, key=f"{stage}-progress", description="steps done")
+
+    def __call__(self, step: int) -> None:
+        if self.artifact is None:
+            self.logger.info("%s: %d done", self.stage, step)
+            return
+        self.logger.info("%s: step %d of %d", self.stage, step, self.total)
+        update_progress_artifact(self.artifact, 100.0 * min(step, self.total) / self.total)
+
+    def finish(self) -> None:
+        if self.artifact is not None:
+            update_progress_artifact(self.artifact, 100.0)
 
 
 def stage_task(stage: str, retries: int = 0, retry_delay_seconds: list[float] | None = None) -> Task:
@@ -37,15 +63,14 @@ def stage_task(stage: str, retries: int = 0, retry_delay_seconds: list[float] | 
         cache_policy=NO_CACHE,
     )
     def run(
-        params_file: str | None,
-        overrides: list[str],
-        record_dvc: bool,
-        run_id: str | None = None,
-        parent_run_id: str | None = None,
+        params: Params, record_dvc: bool, run_id: str | None = None, parent_run_id: str | None = None
     ) -> dict[str, Any]:
         logger = get_run_logger()
         adopt_parent(parent_run_id)
-        result = run_stage(stage, load_params(params_file, overrides), run_id)
+        progress = Progress(stage, params)
+        result = run_stage(stage, params, run_id, on_step=progress)
+        progress.finish()
+        write_metrics(params, stage, result)
         for name, value in result.metrics.items():
             logger.info("%s: %s = %s", stage, name, value)
         if record_dvc:

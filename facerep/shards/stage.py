@@ -165,6 +165,8 @@ def run(params: Params, tracker: Tracker) -> StageResult:
         "bytes": float(sum(e["bytes"] for e in entries)),
         **{f"left_out_{k}": float(v) for k, v in left_out.items()},
     }
-    return StageResult(
-        metrics=metrics, outputs=[out_dir / "index.json", *(out_dir / e["name"] for e in entries)]
+    return StageResult(  # the index is logged to MLflow: what the pre-training data was, shard by shard
+        metrics=metrics,
+        artifacts=[out_dir / "index.json"],
+        outputs=[out_dir / "index.json", *(out_dir / e["name"] for e in entries)],
     )

@@ -14,13 +14,12 @@ stage reads `backbone.pt` from there (see `facerep.storage`).
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from facerep.params import Params
 from facerep.stages import StageResult
-from facerep.storage import Location, location, read_bytes, write_bytes_atomic
+from facerep.storage import Location, location, write_bytes_atomic
 from facerep.tracking import Tracker
 
 if TYPE_CHECKING:
@@ -94,17 +93,18 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     # The bytes facerep.io.write_json writes, through the one writer that also knows URLs.
     text = json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
     write_bytes_atomic(out / "metrics.json", text.encode("utf-8"))
-    register_backbone(tracker, out / "backbone.pt", params.pretrain.method)
+    if result.steps > result.start_step:  # a re-run that trained nothing registers nothing new
+        register_backbone(tracker, out / "backbone.pt", params)
     return StageResult(metrics=dict(result.metrics), outputs=paths)
 
 
-def register_backbone(tracker: Tracker, backbone: Location, method: str) -> None:
-    """Log and register `backbone.pt` in MLflow; MLflow logs local files only, so a remote backbone is
-    logged from a temporary local copy that keeps its file name (the artifact path users look for)."""
-    if isinstance(backbone, Path):
-        tracker.register_backbone(backbone, method)
-    elif tracker.enabled:  # fetch the copy only when it will be logged
-        with tempfile.TemporaryDirectory(prefix="facerep-backbone-") as tmp:
-            local = Path(tmp) / backbone.name
-            local.write_bytes(read_bytes(backbone))
-            tracker.register_backbone(local, method)
+def register_backbone(tracker: Tracker, backbone: Location, params: Params) -> None:
+    """Log the trained `backbone.pt` (a path or an fsspec URL) as an MLflow PyTorch model, registered as
+    `facerep-backbone@<method>`, for images the size of the method's global views."""
+    if not tracker.enabled:  # loading the network is only worth it when it will be logged
+        return
+    from facerep.ssl.backbones import load_backbone
+
+    method = params.pretrain.method
+    size = getattr(params.pretrain, method).crops.global_size
+    tracker.register_backbone(load_backbone(backbone), method, size)

@@ -70,3 +70,24 @@ def test_mlflow_warnings_still_reach_the_terminal() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert "a warning line" in out.stderr and "an info line" not in out.stdout + out.stderr
+
+
+def test_bracketed_values_in_errors_reach_the_terminal_intact() -> None:
+    """Rich would read `[expresion]` as markup and print `finetune.tasks=:`; every user value is escaped."""
+    out = facerep("params", "show", "--set", "finetune.tasks=[expresion]")
+    assert out.returncode == 2
+    assert "finetune.tasks=[expresion]" in out.stderr and "['expresion']" in out.stderr, out.stderr
+
+
+def test_unknown_method_exits_2_naming_the_key_and_the_choices() -> None:
+    out = facerep("params", "show", "--set", "pretrain.method=swavv")
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1, out.stderr
+    assert "pretrain.method" in lines[0] and "'swavv'" in lines[0] and "byol" in lines[0]
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    out = facerep("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"facerep {version('facerep')}"

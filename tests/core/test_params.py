@@ -1,5 +1,6 @@
 """Parameters: the YAML file, overrides, and the errors that name the key and the file."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,31 @@ def test_a_partial_section_keeps_its_fields_own_defaults(
     assert p.optim.model_copy(update={"base_lr": defaults.optim.base_lr}) == defaults.optim
     assert p.crops.model_copy(update={"jitter": defaults.crops.jitter}) == defaults.crops
     assert (p.optim.clip_grad, p.optim.name, p.crops.local_count) == (3.0, "adamw", 8)
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "choice"),
+    [
+        ("pretrain.method=swavv", "pretrain.method", "swav"),
+        ("pretrain.backbone=resnet19", "pretrain.backbone", "resnet18"),
+        ("finetune.dataset=rafdbx", "finetune.dataset", "rafdb"),
+        ("finetune.backbone=resnet19", "finetune.backbone", "resnet_tiny"),
+        ("finetune.inits=[scratch, pretrain:swavv]", "finetune.inits", "pretrain:swav"),
+        ("finetune.tasks=[expresion]", "finetune.tasks", "expression"),
+    ],
+)
+def test_unknown_plugin_names_stop_at_load_naming_the_key_and_the_choices(
+    override: str, key: str, choice: str
+) -> None:
+    """A misspelt method, backbone, dataset, init or task stops when the parameters load, not when
+    its stage runs hours later; the message names the key and lists the registry's names."""
+    with pytest.raises(InputError, match=rf"`{re.escape(key)}`") as err:
+        load_params(None, [override])
+    assert re.search(rf"\b{re.escape(choice)}\b", str(err.value)), str(err.value)
+
+
+def test_every_registered_method_has_its_parameter_section() -> None:
+    """The method names `pretrain.method` accepts come from the registry; each needs its section."""
+    from facerep.ssl.registry import load_methods
+
+    assert set(load_methods()) <= set(Params().pretrain.model_dump())

@@ -51,18 +51,37 @@ def run(
     return proc
 
 
+# What a clone holds besides the parameters: the code dvc.yaml declares as dependencies, the flows
+# prefect.yaml deploys, and the ignore files.
+CLONE = ["facerep", "flows", "tasks", "dvc.yaml", "prefect.yaml", ".gitignore", ".dvcignore"]
+
+
 def make_project(root: Path, overrides: list[str] | None = None, dvc: bool = True) -> Path:
-    """Create a project at `root` with the repository's dvc.yaml and a tiny parameter file."""
+    """Create a project at `root` shaped like a clone of the repository, with a tiny parameter file;
+    with `dvc`, a git repository and DVC project."""
     root.mkdir(parents=True, exist_ok=True)
     doc = yaml.safe_load((ROOT / "pipeline_params.yaml").read_text())
     doc = apply_overrides(doc, TINY + list(overrides or []))
     (root / "pipeline_params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     if dvc:
-        shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+        for name in CLONE:
+            if (ROOT / name).is_dir():
+                shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy(ROOT / name, root / name)
         run(["git", "init", "-q"], root)
+        run(["git", "config", "user.email", "test@facerep.invalid"], root)
+        run(["git", "config", "user.name", "facerep tests"], root)
         run([str(BIN / "dvc"), "init", "-q"], root)
         run([str(BIN / "dvc"), "config", "core.analytics", "false"], root)
+        (root / ".git/info/exclude").write_text(".prefect-home/\n*.log\n")  # the tests' servers
     return root
+
+
+def commit_all(root: Path, message: str) -> None:
+    """Commit everything git does not ignore (what a user commits after a run: dvc.lock, metrics)."""
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-q", "-m", message], root)
 
 
 # A finetune grid of 8 points (2 tasks x scratch and one pre-trained init x 2 regimes) in seconds.

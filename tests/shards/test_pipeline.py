@@ -48,3 +48,5 @@ def test_synthfaces_to_shards(tmp_path):
     by_stage = runs.set_index("tags.facerep.stage")
     assert by_stage.loc["shard", "metrics.samples"] == len(kept)
     assert by_stage.loc["curate", "metrics.kept"] == len(kept)
+    shard_run = by_stage.loc["shard", "run_id"]
+    assert [a.path for a in mlflow.MlflowClient().list_artifacts(shard_run)] == ["index.json"]
