@@ -8,9 +8,8 @@ workers run on separate cores); at most `depth` chunks are in flight
 cache (`facerep.curate.cache`), in order, as soon as they exist.
 
 The workers are the parallelism: torch computes each batch on one core (`one_thread_per_op`).
-torch's own intra-op threads meet at a barrier after every layer, and when other processes share
-the cores a thread that waits there spins; on the project's 2-core machine, shared, the stage took
-2.4x the wall time and 2.1x the CPU time with two intra-op threads (docs/curate.md).
+Its intra-op threads meet at a barrier after every layer and spin there when other processes hold
+the cores, which cost the stage twice the CPU time on a shared 2-core machine (docs/curate.md).
 """
 
 from __future__ import annotations
