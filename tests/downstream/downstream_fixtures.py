@@ -22,7 +22,9 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def small_params(tmp_path: Path, synth_root: Path, *sets: str) -> Params:
-    """Tiny CPU settings: resnet_tiny, short schedules, a local MLflow SQLite store in tmp_path."""
+    """Tiny CPU settings: resnet_tiny, short schedules, a local MLflow SQLite store in tmp_path, and
+    faces decoded in-process (at 32-64 px a DataLoader worker costs more than it decodes; the
+    stage's workers are tested in test_device.py and test_loaders_streaming.py)."""
     base = [
         f"paths.synth={synth_root}",
         f"paths.results={tmp_path / 'results'}",
@@ -33,5 +35,6 @@ def small_params(tmp_path: Path, synth_root: Path, *sets: str) -> Params:
         "finetune.batch_size=16",
         "finetune.heatmap_width=16",
         "finetune.search.steps=[15]",
+        "finetune.num_workers=0",
     ]
     return load_params(None, [*base, *sets])
