@@ -10,6 +10,7 @@ records each stage it finishes with `dvc commit`, as `dvc repro` would have, so 
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 from facerep.params import DEFAULT_PARAMS_FILE, Params, load_params
@@ -34,8 +35,10 @@ def matches_params_file(params: Params) -> bool:
 
 
 def record_in_dvc(stage: str) -> None:
-    """Record `stage`'s current deps and outs in dvc.lock (the workspace must be a DVC project)."""
-    proc = subprocess.run(["dvc", "commit", "--force", stage], capture_output=True, text=True, check=False)
+    """Record `stage`'s current deps and outs in dvc.lock (the workspace must be a DVC project). DVC
+    runs from this Python's environment, which `make demo` does not put on PATH."""
+    command = [sys.executable, "-m", "dvc", "commit", "--force", stage]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"dvc commit {stage} failed: {proc.stderr.strip() or proc.stdout.strip()}")
 

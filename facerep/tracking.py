@@ -141,7 +141,7 @@ class Tracker:
 
     def register_backbone(self, backbone: nn.Module, method: str, image_size: int) -> str | None:
         """Log `backbone` as an MLflow PyTorch model of this run (its signature: an image batch
-        (B, 3, `image_size`, `image_size`) in, pooled features (B, D) out, with an input example) and
+        (B, 3, `image_size`, `image_size`) float32 in, pooled features (B, D) out; an input example) and
         register it as a new version of `facerep-backbone` with alias `method`, so that
         `mlflow.pytorch.load_model("models:/facerep-backbone@swav")` gives the latest SwAV backbone.
         Returns the version registered."""
@@ -150,7 +150,6 @@ class Tracker:
         import mlflow
         import numpy as np
         import torch
-        import torchvision
         from mlflow.exceptions import MlflowException
         from mlflow.models import infer_signature
 
@@ -161,15 +160,15 @@ class Tracker:
         backbone = backbone.eval()
         with torch.no_grad():
             features = backbone(torch.from_numpy(example)).numpy()
-        # The torch it was saved with; facerep's own classes must be importable where it is loaded.
-        # Given, MLflow does not probe the environment in a subprocess to guess them.
-        pins = [f"{m.__name__}=={m.__version__.split('+')[0]}" for m in (torch, torchvision)]
+        # Saved as a traced graph (torch.export, "pt2"): loading it runs no pickled code and needs
+        # torch alone, not facerep. The pin is the torch it was exported with.
         info = mlflow.pytorch.log_model(
             backbone,
             name="backbone",
             signature=infer_signature(example, features),
             input_example=example,
-            pip_requirements=pins,
+            serialization_format="pt2",
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
             tags={"method": method},
         )
         # Registered through the client, which (unlike `registered_model_name`) prints nothing.

@@ -6,9 +6,10 @@ it: DVC builds everything from raw data (each stage's metrics in a git-tracked f
 repro` does nothing, a parameter change re-runs only the stages that depend on it, a `prefect
 deployment run` of the served flow completes, publishes the report and leaves `dvc status` clean,
 the `prefect.yaml` route deploys and runs on a process worker, the MLflow UI shows the runs and the
-report artifact in headless Chromium, the registered backbone loads from the project's store, and
-`dvc exp run -S pretrain.max_steps=...` gives an experiment whose metrics `dvc exp show` compares
-with the baseline's, its MLflow runs under one parent named after it.
+report artifact in headless Chromium, the registered backbone loads from the project's store,
+`dvc exp run -S pipeline_params.yaml:pretrain.max_steps=...` gives an experiment whose metrics `dvc
+exp show` compares with the baseline's, its MLflow runs under one parent named after it, and the
+demo records every stage in dvc.lock.
 """
 
 from __future__ import annotations
@@ -185,24 +186,30 @@ def test_mlflow_ui_shows_runs_and_the_report(project: Path) -> None:
 
 
 def test_the_registered_backbone_loads_from_the_projects_store(project: Path) -> None:
+    """`models:/facerep-backbone@swav` is the pre-trained backbone: the features of backbone.pt."""
     import torch
 
+    from facerep.ssl.backbones import load_backbone
+
     mlflow.set_tracking_uri(f"sqlite:///{project}/mlflow.db")
-    backbone = mlflow.pytorch.load_model("models:/facerep-backbone@swav")
+    registered = mlflow.pytorch.load_model("models:/facerep-backbone@swav")
+    trained = load_backbone(project / "models/pretrain/swav/backbone.pt").eval()
+    images = torch.rand(5, 3, 64, 64)
     with torch.no_grad():
-        features = backbone(torch.rand(2, 3, 64, 64))
-    assert features.shape == (2, backbone.feature_dim)
+        torch.testing.assert_close(registered(images), trained(images), atol=1e-5, rtol=1e-5)
     versions = mlflow.MlflowClient().search_model_versions("name = 'facerep-backbone'")
     assert len(versions) == 1  # trained once; the re-runs that trained nothing registered nothing
 
 
 def test_a_dvc_experiment_on_max_steps_is_compared_with_the_baseline(project: Path) -> None:
-    """`dvc exp run -S pretrain.max_steps=5`: pre-training, finetune and report re-run; `dvc exp show`
-    lists the experiment's metrics beside the baseline commit's, `--only-changed` keeps to what
-    differs, and the experiment's MLflow runs sit under one parent named after it."""
+    """`dvc exp run -S pipeline_params.yaml:pretrain.max_steps=5` (DVC's `-S` without a file name
+    targets params.yaml): pre-training, finetune and report re-run; `dvc exp show` lists the
+    experiment's metrics beside the baseline commit's, `--only-changed` keeps to what differs, and
+    the experiment's MLflow runs sit under one parent named after it."""
     dvc = str(BIN / "dvc")
     commit_all(project, "baseline")
-    out = run([dvc, "exp", "run", "-S", "pretrain.max_steps=5", "-n", "longer"], project, timeout=900)
+    longer = ["exp", "run", "-S", "pipeline_params.yaml:pretrain.max_steps=5", "-n", "longer"]
+    out = run([dvc, *longer], project, timeout=900)
     assert ran_stages(out.stdout) == ["pretrain", "finetune", "report"]
     shown = json.loads(run([dvc, "exp", "show", "--json"], project).stdout)
     (baseline,) = [r for r in shown if r["rev"] != "workspace"]
@@ -229,3 +236,15 @@ def test_a_dvc_experiment_on_max_steps_is_compared_with_the_baseline(project: Pa
     (parent,) = client.search_runs([experiment_id], "attributes.run_name = 'longer'")
     children = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(r.info.run_name for r in children) == ["finetune", "pretrain", "report"]
+
+
+def test_the_demo_records_every_stage_in_dvc_lock(project: Path) -> None:
+    """`facerep demo` (what `make demo` runs) in a DVC project without a lock file: afterwards
+    `dvc status` is clean and `dvc repro` does nothing (every stage here has its work done, so the
+    demo only checks and records)."""
+    (project / "dvc.lock").unlink()
+    bare = {"PATH": "/usr/bin:/bin"}  # `make demo` runs .venv/bin/facerep without .venv/bin on PATH
+    out = run([str(BIN / "facerep"), "demo"], project, timeout=900, extra_env=bare)
+    assert "recorded in dvc.lock" in out.stdout
+    assert "up to date" in run([str(BIN / "dvc"), "status"], project).stdout
+    assert ran_stages(run([str(BIN / "dvc"), "repro"], project).stdout) == []
