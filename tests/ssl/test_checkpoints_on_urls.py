@@ -13,7 +13,6 @@ import mlflow
 import numpy as np
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
 
 from facerep.downstream.inits import load_init, resolve_inits
 from facerep.errors import InputError
@@ -51,11 +50,12 @@ def test_stage_writes_to_a_url_and_finetune_loads_the_remote_backbone(params_for
     assert metrics["steps"] == 2 and metrics["final_loss"] == pytest.approx(result.metrics["final_loss"])
     assert "secret" not in " ".join(map(str, result.outputs))  # summaries show the URL, not the password
 
-    # MLflow got backbone.pt (from a temporary local copy) and registered it.
+    # MLflow got the backbone read from the URL and registered it.
     mlflow.set_tracking_uri(remote.tracking.uri)
-    client = MlflowClient()
-    registered = client.get_model_version_by_alias("facerep-backbone", "swav")
-    assert [f.path for f in client.list_artifacts(registered.run_id, "backbone")] == ["backbone/backbone.pt"]
+    registered = mlflow.pytorch.load_model("models:/facerep-backbone@swav")
+    images = torch.linspace(-1, 1, 2 * 3 * 64 * 64).reshape(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(registered(images), features(load_backbone(out / "backbone.pt")))
 
     # The same run on a local folder trains the same backbone; the finetune init loads the remote one.
     local = params_for(*FAST, "pretrain.max_steps=2", "tracking.enabled=false")
