@@ -81,6 +81,7 @@ def _cli_finetune(tmp_path, synth_root, device: str, *extra: str):
     sets = [
         f"paths.synth={synth_root}",
         f"paths.results={tmp_path / device / 'results'}",
+        f"paths.metrics={tmp_path / device / 'metrics'}",  # the CLI writes the DVC metrics file
         f"paths.models={tmp_path / 'models'}",
         f"tracking.uri=sqlite:///{tmp_path / device / 'mlflow.db'}",
         "tracking.system_metrics=false",
