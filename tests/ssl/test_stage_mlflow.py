@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from facerep.errors import InputError
 from facerep.ssl.backbones import load_backbone
+from facerep.ssl.engine import Engine
 from facerep.ssl.stage import output_dir, resume_run_id
 from facerep.ssl.stage import run as run_pretrain
 from facerep.stages import run_stage
@@ -23,14 +24,24 @@ FAST = [
 ]
 
 
-def test_stage_writes_outputs_logs_components_and_resumes_the_same_mlflow_run(params_for) -> None:
-    first = params_for(*FAST, "pretrain.max_steps=2")
-    result = run_stage("pretrain", first)
+def test_stage_writes_outputs_logs_components_and_resumes_the_same_mlflow_run(
+    params_for, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 4-step run killed after its step-2 checkpoint; the re-run continues it and its MLflow run."""
+    first = params_for(*FAST, "pretrain.max_steps=4", "pretrain.checkpoint_every=2")
+    save = Engine.save
+
+    def save_then_die(self: Engine) -> None:
+        save(self)
+        if self.step == 2:
+            raise KeyboardInterrupt("killed after the step-2 checkpoint")
+
+    monkeypatch.setattr(Engine, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_stage("pretrain", first)
+    monkeypatch.setattr(Engine, "save", save)
     out = output_dir(first)
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps"] == 2 and metrics["method"] == "swav" and 0 <= metrics["knn_accuracy"] <= 1
-    assert result.metrics["final_loss"] == pytest.approx(metrics["final_loss"])
-    assert load_backbone(out / "backbone.pt").arch == "resnet_tiny"
+    assert not (out / "metrics.json").exists()
 
     run_id = resume_run_id(first)
     assert run_id is not None
@@ -38,17 +49,20 @@ def test_stage_writes_outputs_logs_components_and_resumes_the_same_mlflow_run(pa
     client = MlflowClient()
     history = client.get_metric_history(run_id, "loss_swav")
     assert [m.step for m in history] == [1, 2]
-    for key in ("loss", "lr", "images_per_s", "knn_accuracy"):
+    for key in ("loss", "lr", "images_per_s"):
         assert client.get_metric_history(run_id, key), key
 
-    longer = params_for(*FAST, "pretrain.max_steps=4")
-    with stage_run(longer, "pretrain", run_id=resume_run_id(longer)) as tracker:
+    with stage_run(first, "pretrain", run_id=resume_run_id(first)) as tracker:
         assert tracker.run_id == run_id
-        run_pretrain(longer, tracker)
+        result = run_pretrain(first, tracker)
     assert [m.step for m in client.get_metric_history(run_id, "loss_swav")] == [1, 2, 3, 4]
-    assert json.loads((out / "metrics.json").read_text())["steps"] == 4
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 4 and metrics["method"] == "swav" and 0 <= metrics["knn_accuracy"] <= 1
+    assert result.metrics["final_loss"] == pytest.approx(metrics["final_loss"])
+    assert load_backbone(out / "backbone.pt").arch == "resnet_tiny"
+    assert client.get_metric_history(run_id, "knn_accuracy")
     registered = client.get_model_version_by_alias("facerep-backbone", "swav")
-    assert registered.run_id == run_id and int(registered.version) == 2  # one version per trained run
+    assert registered.run_id == run_id and int(registered.version) == 1  # the killed run registered none
     assert registered.source.startswith("models:/")  # an MLflow PyTorch model (docs/orchestration.md)
 
 

@@ -34,11 +34,26 @@ def _engine(tmp_path: Path, synth_root: Path, method: str, out: str, steps: int,
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_resume_continues_exactly(tmp_path: Path, synth_root: Path, method: str) -> None:
-    """One step, stop, one more from last.ckpt == two straight: same losses, same weights and buffers."""
-    sets = ["pretrain.pcl.dwa_period_steps=1"] if method == "pcl" else []
+def test_resume_continues_exactly(
+    tmp_path: Path, synth_root: Path, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 2-step run killed right after its step-1 checkpoint, then re-run, == two straight steps: same
+    losses, same weights and buffers."""
+    sets = ["pretrain.pcl.dwa_period_steps=1", "pretrain.checkpoint_every=1"]
+    if method != "pcl":
+        sets = sets[1:]
     straight = _engine(tmp_path, synth_root, method, "a", 2, *sets).fit()
-    _engine(tmp_path, synth_root, method, "b", 1, *sets).fit()
+    save = Engine.save
+
+    def save_then_die(self: Engine) -> None:
+        save(self)
+        if self.step == 1:
+            raise KeyboardInterrupt("killed after the step-1 checkpoint")
+
+    monkeypatch.setattr(Engine, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _engine(tmp_path, synth_root, method, "b", 2, *sets).fit()
+    monkeypatch.setattr(Engine, "save", save)
     resumed_engine = _engine(tmp_path, synth_root, method, "b", 2, *sets)
     resumed = resumed_engine.fit()
     assert resumed.start_step == 1
