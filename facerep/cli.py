@@ -71,7 +71,8 @@ def print_result(stage: str, result: StageResult) -> None:
 
 def run_cli_stage(stage: str, params_file: Path | None, sets: list[str] | None) -> None:
     """Load parameters, run one stage through the registry (its one progress line with its time),
-    write its DVC metrics file, print its summary."""
+    write its DVC metrics file when it is a run of the DVC pipeline, print its summary."""
+    from facerep.pipeline import dvc_run
     from facerep.progress import stage_line
     from facerep.stages import run_stage, write_metrics
 
@@ -79,7 +80,8 @@ def run_cli_stage(stage: str, params_file: Path | None, sets: list[str] | None) 
         params = load_params(params_file, sets)
         with stage_line(stage):
             result = run_stage(stage, params)
-        write_metrics(params, stage, result)
+        if dvc_run(params):
+            write_metrics(params, stage, result)
         print_result(stage, result)
 
     guarded(go)

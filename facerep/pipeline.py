@@ -9,6 +9,7 @@ records each stage it finishes with `dvc commit`, as `dvc repro` would have, so 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,14 @@ def matches_params_file(params: Params) -> bool:
     return path.is_file() and params == load_params(path)
 
 
+def dvc_run(params: Params) -> bool:
+    """Whether a `facerep <stage>` run's outputs are the DVC pipeline's: DVC runs it (`DVC_STAGE` is
+    set for every stage command), or it runs in the DVC project with pipeline_params.yaml's values.
+    Only such a run writes the stage's DVC metrics file; a benchmark or a run with other parameters
+    leaves the project's metrics as they were."""
+    return bool(os.environ.get("DVC_STAGE")) or (is_dvc_project() and matches_params_file(params))
+
+
 def record_in_dvc(stage: str) -> None:
     """Record `stage`'s current deps and outs in dvc.lock (the workspace must be a DVC project). DVC
     runs from this Python's environment, which `make demo` does not put on PATH."""
@@ -47,16 +56,16 @@ def run_pipeline(
     params: Params, stages: list[str] | None, name: str = "pretrain-and-eval", record_dvc: bool = False
 ) -> dict[str, StageResult]:
     """Run `stages` (default: every stage installed) in pipeline order under one parent MLflow run,
-    each with its one progress line (`[3/8] detect: done in 9.1 s`), writing each stage's DVC metrics
-    file and, with `record_dvc`, recording it in dvc.lock as it finishes."""
+    each with its one progress line (`[3/8] detect: done in 9.1 s`); with `record_dvc`, each stage's
+    DVC metrics file is written and the stage recorded in dvc.lock as it finishes."""
     todo = [s for s in PIPELINE_ORDER if s in (stages or available_stages())]
     results: dict[str, StageResult] = {}
     with pipeline_run(params, name) as tracker:
         for i, stage in enumerate(todo, 1):
             with stage_line(f"[{i}/{len(todo)}] {stage}") as timing:
                 results[stage] = run_stage(stage, params)
-                write_metrics(params, stage, results[stage])
                 if record_dvc:
+                    write_metrics(params, stage, results[stage])
                     record_in_dvc(stage)
             tracker.log_metrics({f"{stage}.seconds": timing.seconds})
     return results

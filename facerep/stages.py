@@ -7,8 +7,9 @@ imported lazily: a stage pays only for what it imports.
 `write_metrics` writes a finished stage's metrics to `<paths.metrics>/<stage>.json`, the DVC metrics
 file dvc.yaml declares for it: flat, git-tracked (so `dvc exp show` reads it in every experiment),
 and without timings, which differ on every run and would fill `dvc exp show --only-changed` (MLflow
-keeps them). The runs DVC sees call it (`facerep <stage>`, the demo, the Prefect tasks); a library
-call of `run_stage` writes no file outside the stage's own outputs. The report stage has none: its
+keeps them). The runs DVC records call it (`facerep <stage>` under DVC, the demo and the Prefect
+tasks when they record in dvc.lock: `facerep.pipeline.dvc_run`); a library call of `run_stage`, a
+benchmark or a run with other parameters writes none. The report stage has none: its
 numbers are the finetune stage's, restated.
 """
 

@@ -1,8 +1,8 @@
 """The one way a stage becomes a Prefect task: parameters in, the stage's output paths out.
 
 A task takes the validated parameters (a `facerep.params.Params`, so it can run on any worker), runs
-the library stage, writes its DVC metrics file and then, when asked, records the stage's outputs in
-dvc.lock with `dvc commit`, so that after a Prefect run `dvc status` is clean and DVC alone caches
+the library stage and then, when asked, writes its DVC metrics file and records the stage's outputs
+in dvc.lock with `dvc commit`, so that after a Prefect run `dvc status` is clean and DVC alone caches
 the data. Prefect's own result caching is off (`NO_CACHE`): DVC and Prefect never both cache.
 
 Long stages report progress: pre-training a progress artifact (`pretrain-progress`, steps done of
@@ -70,10 +70,10 @@ def stage_task(stage: str, retries: int = 0, retry_delay_seconds: list[float] | 
         progress = Progress(stage, params)
         result = run_stage(stage, params, run_id, on_step=progress)
         progress.finish()
-        write_metrics(params, stage, result)
         for name, value in result.metrics.items():
             logger.info("%s: %s = %s", stage, name, value)
         if record_dvc:
+            write_metrics(params, stage, result)
             record_in_dvc(stage)
         return {"outputs": [str(p) for p in result.outputs], "metrics": result.metrics}
 

@@ -1,6 +1,8 @@
 """The command line: exit status 2 with one line naming the key for bad parameters; a stage's
 console output is its progress line with its time, without MLflow's INFO lines."""
 
+import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -10,9 +12,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def facerep(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def facerep(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "facerep", *args], capture_output=True, text=True, cwd=cwd, check=False
+        [sys.executable, "-m", "facerep", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -60,6 +67,19 @@ def test_a_stage_prints_its_progress_line_and_no_mlflow_info(tmp_path: Path) -> 
     assert re.search(r"^synth: done in \d+\.\d s$", out.stdout, re.MULTILINE), out.stdout
     with sqlite3.connect(tmp_path / "mlflow.db") as db:
         assert db.execute("SELECT name, status FROM runs").fetchall() == [("synth", "FINISHED")]
+    assert not (tmp_path / "metrics").exists()  # not a run of the DVC pipeline: no DVC metrics file
+
+
+def test_a_stage_run_by_dvc_writes_its_metrics_file_without_timings(tmp_path: Path) -> None:
+    """DVC sets DVC_STAGE for each stage command: the stage's flat metrics go to metrics/<stage>.json."""
+    sets = ["synth.faces=6", "synth.scenes=0", "synth.videos=0", "tracking.enabled=false"]
+    sets += [f"paths.synth={tmp_path / 'synth'}", f"paths.metrics={tmp_path / 'metrics'}"]
+    args = [arg for s in sets for arg in ("--set", s)]
+    out = facerep("synth", *args, cwd=tmp_path, env={"DVC_STAGE": "synth"})
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((tmp_path / "metrics/synth.json").read_text())
+    assert metrics["faces"] == 6 and metrics["video_frames"] == 0
+    assert not [k for k in metrics if k.endswith(("seconds", "_per_s"))]
 
 
 def test_mlflow_warnings_still_reach_the_terminal() -> None:
