@@ -10,6 +10,8 @@ batches are in flight, so memory is a few batches whatever the dataset's size.
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -48,11 +50,18 @@ class TrainItems(Dataset[tuple[Tensor, Tensor]]):
 
 
 def _loader(dataset: Dataset, run: Runtime, **kwargs: object) -> DataLoader:
+    # A daemonic process (a Dask worker, a multiprocessing pool's worker) may not start children, and
+    # forking from one of several threads (the Prefect flow runs grid points in a thread pool) can
+    # leave a child holding another thread's lock: there the faces are decoded in-process.
+    in_process = (
+        multiprocessing.current_process().daemon or threading.current_thread() is not threading.main_thread()
+    )
+    workers = 0 if in_process else run.num_workers
     return DataLoader(
         dataset,
-        num_workers=run.num_workers,
+        num_workers=workers,
         pin_memory=run.device.type == "cuda",
-        prefetch_factor=2 if run.num_workers else None,
+        prefetch_factor=2 if workers else None,
         **kwargs,  # type: ignore[arg-type]
     )
 

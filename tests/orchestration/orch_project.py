@@ -87,6 +87,7 @@ def commit_all(root: Path, message: str) -> None:
 # A finetune grid of 8 points (2 tasks x scratch and one pre-trained init x 2 regimes) in seconds.
 GRID = ["synth.faces=120", "synth.scenes=0", "synth.videos=0", "finetune.backbone=resnet_tiny"]
 GRID += ["finetune.image_size=32", "finetune.tasks=[expression, pose]", "finetune.regimes=[0.1, 1.0]"]
+GRID += ["finetune.num_workers=0"]  # decoding workers are tested on their own (tests/downstream)
 
 
 def grid_project(root: Path) -> Path:
