@@ -6,11 +6,19 @@ A training run is `steps` batches of indices drawn with replacement by a seeded 
 whether 0 or 8 worker processes decode it. Workers return uint8 images (a quarter of float32's
 bytes through their queues); normalisation happens on the device. At most `num_workers * 2`
 batches are in flight, so memory is a few batches whatever the dataset's size.
+
+Workers decode at the lowest CPU priority (nice 19). On a machine whose cores all train (the 2-core
+CPU), a worker at the same priority preempts one of torch's compute threads, and the others then
+wait for it at every parallel region's barrier; at the lowest priority the workers fill the moments
+the compute threads leave idle, ahead of time thanks to the prefetched batches, and the worst case
+is decoding in turn with training, as with 0 workers. On a GPU machine the cores are mostly idle and
+the priority changes nothing (`bench/bench_finetune_memory.py`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from collections.abc import Iterator
 
@@ -49,6 +57,11 @@ class TrainItems(Dataset[tuple[Tensor, Tensor]]):
         return image, target
 
 
+def _lowest_priority(worker: int) -> None:
+    """A DataLoader worker's start: decode at nice 19 (module docstring)."""
+    os.nice(19)
+
+
 def _loader(dataset: Dataset, run: Runtime, **kwargs: object) -> DataLoader:
     # A daemonic process (a Dask worker, a multiprocessing pool's worker) may not start children, and
     # forking from one of several threads (the Prefect flow runs grid points in a thread pool) can
@@ -62,6 +75,7 @@ def _loader(dataset: Dataset, run: Runtime, **kwargs: object) -> DataLoader:
         num_workers=workers,
         pin_memory=run.device.type == "cuda",
         prefetch_factor=2 if workers else None,
+        worker_init_fn=_lowest_priority if workers else None,
         **kwargs,  # type: ignore[arg-type]
     )
 

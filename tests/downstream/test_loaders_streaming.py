@@ -3,6 +3,7 @@ through DataLoader workers, and holds the same samples whatever the number of wo
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from PIL import Image
 
 from facerep.downstream.augment import make_augmenter
 from facerep.downstream.config import AugmentParams
+from facerep.downstream.data import ImageSource
 from facerep.downstream.datasets import load_dataset
 from facerep.downstream.device import Runtime
 from facerep.downstream.loader import image_batches, seeded_draws, train_batches
@@ -87,3 +89,21 @@ def test_workers_yield_the_same_samples_as_the_main_process(synth_root, task_nam
     assert not torch.equal(plain[0][0], inline[0][0])  # and the augmentation did something
     every = torch.cat(list(image_batches(data.test.images, 5, Runtime(num_workers=2))))
     assert torch.equal(every, torch.stack([data.test.images[i] for i in range(len(data.test))]))
+
+
+class Niceness(ImageSource):
+    """Faces whose pixels are the niceness of the process that decodes them."""
+
+    size = 2
+
+    def __len__(self) -> int:
+        return 4
+
+    def read(self, i: int) -> np.ndarray:
+        return np.full((2, 2, 3), os.nice(0), dtype=np.uint8)
+
+
+def test_workers_decode_at_the_lowest_priority():
+    inline = torch.cat(list(image_batches(Niceness(), 2, Runtime(num_workers=0))))
+    workers = torch.cat(list(image_batches(Niceness(), 2, Runtime(num_workers=2))))
+    assert (workers == 19).all() and (inline == os.nice(0)).all()
