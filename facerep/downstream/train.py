@@ -33,6 +33,10 @@ from facerep.downstream.loader import image_batches, seeded_draws, train_batches
 from facerep.downstream.tasks import HeadSpec, Task
 from facerep.ssl.backbones import Backbone
 
+#: Faces per batch of features and predictions: at 224 px the first layers' activations of 128 faces
+#: alone take half a GB, which would make scoring, not training, the peak of a point's memory.
+INFERENCE_BATCH = 64
+
 #: Held while a seeded network is built from torch's global generator: the Prefect flow evaluates
 #: finetune points in concurrent threads, and a seed set by one must not be consumed by another.
 SEEDED_BUILD = threading.Lock()
@@ -65,7 +69,11 @@ class Features:
 
 @torch.no_grad()
 def encode(
-    backbone: Backbone, images: ImageSource, maps: bool, run: Runtime | None = None, batch_size: int = 128
+    backbone: Backbone,
+    images: ImageSource,
+    maps: bool,
+    run: Runtime | None = None,
+    batch_size: int = INFERENCE_BATCH,
 ) -> Features:
     """Features of every image under the frozen backbone (eval mode: BatchNorm statistics frozen), on
     `run`'s device, where `backbone` must be."""
@@ -92,7 +100,9 @@ class Fitted(nn.Module):
         self.run = run or Runtime()
 
     @torch.no_grad()
-    def predict(self, split: Split, features: Features | None = None, batch_size: int = 128) -> Tensor:
+    def predict(
+        self, split: Split, features: Features | None = None, batch_size: int = INFERENCE_BATCH
+    ) -> Tensor:
         """The task's predictions (`Task.infer`, on float32 features) on every item of `split`, on the
         CPU; never augmented."""
         self.eval()
