@@ -38,7 +38,7 @@ def test_exported_backbone_fine_tunes(tmp_path: Path, rendered: Path, method: st
     params = make_params(tmp_path, rendered, method, "pretrain.max_steps=1", *finetune)
     run_stage("pretrain", params)
     run_stage("finetune", params)
-    (metrics_file,) = (tmp_path / "results" / "finetune" / "expression").rglob("metrics.json")
-    assert f"pretrain-{method}" in str(metrics_file)
+    found = (tmp_path / "results" / "finetune" / "expression").rglob("metrics.json")
+    (metrics_file,) = [f for f in found if f"pretrain-{method}" in f.parts]  # beside the chance floor's
     doc = json.loads(metrics_file.read_text())
     assert 0.0 <= doc["mean"]["accuracy"] <= 1.0 and math.isfinite(doc["mean"]["accuracy"])

@@ -114,12 +114,16 @@ def test_pros_teacher_keeps_batchnorm_statistics_of_its_own_views(tmp_path: Path
 
 
 def test_pros_sinkhorn_targets_spread_a_collapsed_batch_over_the_prototypes(
-    tmp_path: Path, synth_root: Path
+    tmp_path: Path, synth_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With `teacher_target=sinkhorn` the teacher's targets are balanced codes: scores on which every
     face prefers the same prototype give a softmax target that names that prototype for all of them,
     and codes that give each prototype an equal share of the batch (B/K); the run trains and resumes."""
-    sets = ["pretrain.pros.teacher_target=sinkhorn", "pretrain.pros.teacher_temperature=0.05"]
+    sets = [
+        "pretrain.pros.teacher_target=sinkhorn",
+        "pretrain.pros.teacher_temperature=0.05",
+        "pretrain.checkpoint_every=1",
+    ]
     engine = _engine(tmp_path, synth_root, "pros", "sk", 2, *sets)
     scores = torch.full((64, 64), -0.5) + 0.01 * torch.randn(
         64, 64, generator=torch.Generator().manual_seed(0)
@@ -134,7 +138,17 @@ def test_pros_sinkhorn_targets_spread_a_collapsed_batch_over_the_prototypes(
     engine.method.params.teacher_target = "sinkhorn"
     straight = engine.fit()
     assert all(torch.isfinite(torch.tensor(straight.losses)))
-    _engine(tmp_path, synth_root, "pros", "sk2", 1, *sets).fit()
+    save = Engine.save
+
+    def save_then_die(self: Engine) -> None:
+        save(self)
+        if self.step == 1:
+            raise KeyboardInterrupt("killed after the step-1 checkpoint")
+
+    monkeypatch.setattr(Engine, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _engine(tmp_path, synth_root, "pros", "sk2", 2, *sets).fit()
+    monkeypatch.setattr(Engine, "save", save)
     assert _engine(tmp_path, synth_root, "pros", "sk2", 2, *sets).fit().losses == straight.losses[1:]
 
 
