@@ -20,6 +20,7 @@ ORDER = [
     "face_methods",
     "ssl_probe",
     "finetune_step",
+    "finetune_memory",
     "finetune",
     "finetune_simfle",
 ]
