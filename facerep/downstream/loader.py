@@ -57,9 +57,14 @@ class TrainItems(Dataset[tuple[Tensor, Tensor]]):
         return image, target
 
 
-def _lowest_priority(worker: int) -> None:
-    """A DataLoader worker's start: decode at nice 19 (module docstring)."""
+def _worker_start(worker: int) -> None:
+    """A DataLoader worker's start: decode at nice 19 (module docstring), and drop the thread-exit
+    hooks inherited from the parent. A forked worker runs them when it ends, and Prefect registers
+    one per background service (its log and event queues) that fails in a process without the
+    service's thread: once a flow had run in the process, every worker exited with code 1 and the
+    DataLoader raised."""
     os.nice(19)
+    threading._threading_atexits.clear()  # type: ignore[attr-defined]
 
 
 def _loader(dataset: Dataset, run: Runtime, **kwargs: object) -> DataLoader:
@@ -75,7 +80,7 @@ def _loader(dataset: Dataset, run: Runtime, **kwargs: object) -> DataLoader:
         num_workers=workers,
         pin_memory=run.device.type == "cuda",
         prefetch_factor=2 if workers else None,
-        worker_init_fn=_lowest_priority if workers else None,
+        worker_init_fn=_worker_start if workers else None,
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,16 @@ def test_workers_decode_at_the_lowest_priority():
     inline = torch.cat(list(image_batches(Niceness(), 2, Runtime(num_workers=0))))
     workers = torch.cat(list(image_batches(Niceness(), 2, Runtime(num_workers=2))))
     assert (workers == 19).all() and (inline == os.nice(0)).all()
+
+
+def test_workers_end_cleanly_under_a_parent_only_thread_exit_hook(monkeypatch):
+    """Prefect registers a thread-exit hook per background service (a log or event queue) that fails
+    in a process without the service's thread, as a forked worker is: once a flow has run, every
+    worker would exit with code 1 and the DataLoader raise."""
+
+    def parent_only() -> None:
+        raise AssertionError("this service's thread is not in this process")
+
+    monkeypatch.setattr(threading, "_threading_atexits", [*threading._threading_atexits, parent_only])
+    for _ in range(3):
+        assert len(list(image_batches(Niceness(), 1, Runtime(num_workers=2)))) == 4
