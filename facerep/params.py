@@ -30,6 +30,7 @@ from facerep.synth.config import SynthParams
 
 DEFAULT_PARAMS_FILE = "pipeline_params.yaml"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable
 
 
 class Paths(StrictModel):
@@ -58,7 +59,7 @@ class TrackingParams(StrictModel):
     def resolved_uri(self) -> str:
         """`uri`, else MLflow's own `MLFLOW_TRACKING_URI` (so a user's MLflow setup is honoured), else
         the project's SQLite file."""
-        return self.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+        return self.uri or os.environ.get(TRACKING_URI_ENV) or DEFAULT_TRACKING_URI
 
 
 class Params(StrictModel):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from facerep.lineage import DataInput, dvc_inputs
-from facerep.params import Params, flatten
+from facerep.params import TRACKING_URI_ENV, Params, flatten
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -251,7 +251,15 @@ def configure(params: Params) -> None:
     import mlflow
 
     quiet_mlflow()
+    users_uri = os.environ.get(TRACKING_URI_ENV)
     mlflow.set_tracking_uri(tracking_uri(params))
+    # MLflow also exports the URI as $MLFLOW_TRACKING_URI for child processes; left there, the next
+    # project configured in this process (`tracking.uri: null`) would take the first one's store for
+    # the user's choice. Our child processes configure themselves from their params.
+    if users_uri is None:
+        os.environ.pop(TRACKING_URI_ENV, None)
+    else:
+        os.environ[TRACKING_URI_ENV] = users_uri
     mlflow.set_experiment(params.tracking.experiment)
 
 

@@ -12,6 +12,17 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_mlflow_store() -> Iterator[None]:
+    """`mlflow.set_tracking_uri` (which some tests call to read a project's store) exports
+    $MLFLOW_TRACKING_URI; a later test's project with `tracking.uri: null` would then write there."""
+    before = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    if before is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 @pytest.fixture
 def ftp(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """(`ftp://user:password@127.0.0.1:<port>`, the folder it serves) from pyftpdlib, for one test."""

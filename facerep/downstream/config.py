@@ -148,7 +148,12 @@ class FinetuneParams(StrictModel):
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         "auto", description="autocast dtype; auto: bf16 on CUDA, fp32 elsewhere (as pretrain.precision)"
     )
-    num_workers: int = Field(2, ge=0, description="DataLoader processes decoding images; 0: in-process")
+    num_workers: int | None = Field(
+        None,
+        ge=0,
+        description="DataLoader processes decoding faces; 0: in-process; null: 0 training on the CPU, "
+        "one per spare core up to 8 beside an accelerator (`device.default_workers`)",
+    )
     augment: AugmentParams = Field(default_factory=AugmentParams)
     search: SearchParams = Field(default_factory=SearchParams)
     distill: DistillParams = Field(default_factory=DistillParams)

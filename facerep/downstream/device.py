@@ -7,6 +7,7 @@ that fine-tuning points get.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -66,8 +67,21 @@ class Runtime:
         return torch.autocast(self.device.type, dtype=self.dtype)
 
 
+def default_workers(device: torch.device) -> int:
+    """DataLoader workers when `finetune.num_workers` is null. None on the CPU: its cores are busy
+    training, so workers can only take their time from the compute threads; on 2 cores they were no
+    faster than decoding in turn (`bench/results/finetune_memory.md`) and cost a fork per training
+    run. Beside an accelerator the cores are free: one worker per core this process may use, but
+    one, up to 8."""
+    if device.type == "cpu":
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
+    return min(8, max(1, cores - 1))
+
+
 def runtime(f: FinetuneParams) -> Runtime:
     """The runtime of the `finetune` parameters; augmentation only in `finetune` mode when enabled."""
     device = resolve_device(f.device)
     augment = f.augment if f.augment.enabled and f.mode == "finetune" else None
-    return Runtime(device, autocast_dtype(f.precision, device), f.num_workers, augment)
+    workers = default_workers(device) if f.num_workers is None else f.num_workers
+    return Runtime(device, autocast_dtype(f.precision, device), workers, augment)

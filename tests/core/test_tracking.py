@@ -1,5 +1,6 @@
 """MLflow tracking against a real SQLite store: nested stage runs, parameters, no secrets."""
 
+import os
 from pathlib import Path
 
 import mlflow
@@ -115,6 +116,24 @@ def test_mlflow_tracking_uri_overrides_the_default_store_but_not_an_explicit_one
     assert env_store.get_run(tracker.run_id).info.run_name == "synth"
     explicit = load_params(None, [f"tracking.uri=sqlite:///{tmp_path}/explicit.db"])
     assert tracking_uri(explicit) == f"sqlite:///{tmp_path}/explicit.db"
+
+
+def test_each_project_in_one_process_records_to_its_own_default_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow exports the store it is pointed at as $MLFLOW_TRACKING_URI; a second project (a
+    Prefect worker, a notebook) must not take that for the user's choice and write into the first."""
+    runs = {}
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        with stage_run(load_params(None), "synth") as tracker:
+            runs[name] = tracker.run_id
+        assert "MLFLOW_TRACKING_URI" not in os.environ
+    for name, run_id in runs.items():
+        store = mlflow.MlflowClient(f"sqlite:///{tmp_path / name}/mlflow.db")
+        assert store.get_run(run_id).info.run_name == "synth"
+    assert not (tmp_path / "second" / "mlflow.db").samefile(tmp_path / "first" / "mlflow.db")
 
 
 def test_stages_of_a_dvc_experiment_nest_under_one_run_named_after_it(

@@ -13,8 +13,9 @@ from downstream_fixtures import small_params
 from typer.testing import CliRunner
 
 from facerep.cli import app
+from facerep.downstream.config import FinetuneParams
 from facerep.downstream.datasets import load_dataset
-from facerep.downstream.device import Runtime, resolve_device, runtime
+from facerep.downstream.device import Runtime, default_workers, resolve_device, runtime
 from facerep.downstream.tasks import make_task
 from facerep.downstream.train import HParams, evaluate, fit
 from facerep.errors import InputError
@@ -51,6 +52,9 @@ def test_a_bad_device_value_names_the_key(tmp_path, synth_root):
 def test_precision_follows_the_pretrain_rule(tmp_path, synth_root):
     on_cpu = runtime(small_params(tmp_path, synth_root, "finetune.device=cpu").finetune)
     assert on_cpu.device == torch.device("cpu") and on_cpu.dtype is None and on_cpu.precision == "fp32"
+    assert runtime(FinetuneParams(device="cpu")).num_workers == 0  # by default: the CPU's cores train
+    if torch.cuda.is_available():
+        assert default_workers(torch.device("cuda")) >= 1
     bf16 = runtime(
         small_params(tmp_path, synth_root, "finetune.device=cpu", "finetune.precision=bf16").finetune
     )
@@ -98,6 +102,7 @@ def _cli_finetune(tmp_path, synth_root, device: str, *extra: str):
         "finetune.seeds=1",
         "finetune.search.enabled=false",
         "finetune.search.steps=[4]",
+        "finetune.num_workers=2",  # the stage's faces through DataLoader workers (CPU default: none)
         f"finetune.device={device}",
         *extra,
     ]
@@ -118,6 +123,7 @@ def test_facerep_finetune_on_cpu_and_auto_runs_the_same_points(tmp_path, synth_r
         assert stage.data.params["finetune.resolved_device"] == str(resolve_device(device))
         gpu = resolve_device(device).type == "cuda"
         assert stage.data.params["finetune.resolved_precision"] == ("bf16" if gpu else "fp32")
+        assert stage.data.params["finetune.resolved_num_workers"] == "2"
     assert set(docs["cpu"]) == {"landmarks", "pose"}
     if not torch.cuda.is_available():  # auto is the CPU here: the same numbers
         assert docs["cpu"] == docs["auto"]

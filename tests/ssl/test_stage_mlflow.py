@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import mlflow
 import pytest
@@ -67,5 +68,24 @@ def test_stage_writes_outputs_logs_components_and_resumes_the_same_mlflow_run(
 
 
 def test_unknown_method_is_an_input_error(params_for) -> None:
-    with pytest.raises(InputError, match=r"pretrain\.method: unknown method 'nope'"):
-        run_stage("pretrain", params_for("pretrain.method=nope", "tracking.enabled=false"))
+    """Caught when the parameters load, before any stage starts, naming the choices."""
+    with pytest.raises(InputError, match=r"`pretrain\.method`: unknown name 'nope'; choose one of .*swav"):
+        params_for("pretrain.method=nope", "tracking.enabled=false")
+
+
+def test_pretrain_shows_its_steps_and_loss_on_a_terminal(params_for) -> None:
+    """On a terminal a bar counts the steps with the last loss; it is transient (the stage's one
+    line is what stays)."""
+    import io
+
+    import rich
+
+    screen = io.StringIO()
+    rich.reconfigure(file=screen, force_terminal=True, force_interactive=True, width=160)
+    try:
+        run_stage("pretrain", params_for(*FAST, "pretrain.max_steps=3", "tracking.enabled=false"))
+    finally:
+        rich.reconfigure()
+    shown = screen.getvalue()
+    assert "pretrain swav" in shown and "3/3" in shown, shown
+    assert re.search(r"loss \d+\.\d{3}", shown), shown
