@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -50,6 +50,28 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
         for item in items:
             yield item
             progress.advance(task)
+
+
+@contextlib.contextmanager
+def step_bar(description: str, total: int, completed: int = 0) -> Iterator[Callable[[str], None]]:
+    """A bar over `total` training steps, starting at `completed` (a resumed run); the callback it
+    gives advances one step and shows `info` (the loss) beside it. For loops whose items are steps
+    of a model rather than elements of a collection, so `track` does not fit."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with _live(*columns) as progress:
+        task = progress.add_task(description, total=total, completed=completed, info="")
+
+        def advance(info: str) -> None:
+            progress.update(task, advance=1, info=info)
+
+        yield advance
 
 
 @dataclass

@@ -42,6 +42,7 @@ from facerep.downstream.tasks import Task, make_task
 from facerep.downstream.train import SEEDED_BUILD, Features, HParams, encode, evaluate, fit, primary_score
 from facerep.io import fingerprint, write_json
 from facerep.params import Params
+from facerep.progress import track
 from facerep.ssl.backbones import Backbone
 from facerep.stages import StageResult
 from facerep.tracking import Tracker
@@ -426,12 +427,16 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     """Evaluate every (task, init, regime) point of `finetune` on `finetune.dataset`, one init at a time."""
     grid = shared_grid(params)
     tracker.log_params(
-        {"finetune.resolved_device": str(grid.run.device), "finetune.resolved_precision": grid.run.precision}
+        {
+            "finetune.resolved_device": str(grid.run.device),
+            "finetune.resolved_precision": grid.run.precision,
+            "finetune.resolved_num_workers": grid.run.num_workers,
+        }
     )
     result = StageResult()
     start = time.perf_counter()
     try:
-        for i, point in enumerate(grid.points):
+        for i, point in enumerate(track(grid.points, "finetune points")):
             doc = grid.evaluate(point, tracker)
             primary = make_task(point.task).primary
             key = f"{point.task}.{init_dirname(point.init)}.{point.regime:g}.{primary}"

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from facerep.errors import FacerepError, InputError
+from facerep.progress import step_bar
 from facerep.ssl import dist
 from facerep.ssl.backbones import build_backbone, save_backbone
 from facerep.ssl.base import Method, TrainContext
@@ -296,25 +297,30 @@ class Engine:
             set_rng_state(ckpt["rng"][self.rank])
         else:
             torch.manual_seed(self.seed + self.rank)
-        images = 0
-        t0 = time.perf_counter()
-        while self.step < self.p.max_steps:
-            self._train_step(model, batches, result)
-            images += self.global_batch
-            rate = images / max(time.perf_counter() - t0, 1e-9)
-            self.metrics = {
-                "final_loss": result.losses[-1],
-                "steps": float(self.step),
-                "images_per_s": rate,
-                "epochs": self.micro / self.layout.batches_per_epoch,
-            }
-            done = self.step == self.p.max_steps
-            if self.log is not None and self.rank == 0 and (self.step % self.p.log_every == 0 or done):
-                self.log({**self._last_metrics, "images_per_s": rate, **self._memory()}, self.step)
-            if self.step % self.p.checkpoint_every == 0 or done:
-                self.save()
-            if self.knn is not None and self.p.knn.every and self.step % self.p.knn.every == 0 and not done:
-                self._knn_log()
+        images, t0 = 0, time.perf_counter()
+        bar = step_bar(f"pretrain {self.p.method}", self.p.max_steps, self.step) if self.rank == 0 else None
+        with bar or contextlib.nullcontext(lambda info: None) as advance:
+            while self.step < self.p.max_steps:
+                self._train_step(model, batches, result)
+                images += self.global_batch
+                self._after_step(result, images / max(time.perf_counter() - t0, 1e-9))
+                advance(f"loss {result.losses[-1]:.3f}")
+
+    def _after_step(self, result: TrainResult, rate: float) -> None:
+        """The step's metrics, logging, checkpoint and kNN monitor."""
+        self.metrics = {
+            "final_loss": result.losses[-1],
+            "steps": float(self.step),
+            "images_per_s": rate,
+            "epochs": self.micro / self.layout.batches_per_epoch,
+        }
+        done = self.step == self.p.max_steps
+        if self.log is not None and self.rank == 0 and (self.step % self.p.log_every == 0 or done):
+            self.log({**self._last_metrics, "images_per_s": rate, **self._memory()}, self.step)
+        if self.step % self.p.checkpoint_every == 0 or done:
+            self.save()
+        if self.knn is not None and self.p.knn.every and self.step % self.p.knn.every == 0 and not done:
+            self._knn_log()
 
     def _knn_log(self) -> float:
         acc = float(
