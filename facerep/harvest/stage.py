@@ -12,9 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from facerep.errors import InputError
 from facerep.harvest.flickr import harvest_flickr
 from facerep.harvest.folder import harvest_folder
@@ -114,21 +111,6 @@ def summary_metrics(summary: dict[str, dict[str, int]]) -> dict[str, float]:
     return metrics
 
 
-def print_summary(summary: dict[str, dict[str, int]], console: Console) -> None:
-    """The closing tables: items per status, ok images per source and per licence."""
-    for group, title in (
-        ("status", "items per status"),
-        ("source", "ok per source"),
-        ("license", "ok per licence"),
-    ):
-        table = Table(title=f"harvest: {title}", min_width=44)
-        table.add_column(group)
-        table.add_column("count", justify="right")
-        for name, n in summary[group].items():
-            table.add_row(name, str(n))
-        console.print(table)
-
-
 def run(params: Params, tracker: Tracker) -> StageResult:
     """Harvest every source in `harvest.sources` into `<paths.raw>/manifest.parquet`."""
     raw = Path(params.paths.raw)
@@ -142,7 +124,6 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     write_manifest(manifest, table)
     summary = summarize(table.to_pandas())
     write_json(raw / SUMMARY, summary)
-    print_summary(summary, Console())
     metrics.update(summary_metrics(summary))
     tracker.set_tags({"harvest.sources": ",".join(params.harvest.sources)})
     return StageResult(metrics=metrics, artifacts=[raw / SUMMARY], outputs=[manifest])
