@@ -52,7 +52,7 @@ def _optuna(
         import optuna
     except ImportError as exc:
         raise InputError(
-            "finetune.search.method=optuna needs the optuna package (pip install optuna)"
+            "finetune.search.method=optuna needs the optuna package: pip install 'facerep[optuna]'"
         ) from exc
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -245,7 +245,7 @@ def download_video(videos: Path, reference: str) -> Path | None:
         import yt_dlp
     except ImportError as exc:
         raise InputError(
-            "harvest.voxceleb.download is true but yt-dlp is not installed: pip install yt-dlp"
+            "harvest.voxceleb.download is true but yt-dlp is not installed: pip install 'facerep[voxceleb]'"
         ) from exc
     opts = {"outtmpl": str(videos / "%(id)s.%(ext)s"), "format": "mp4", "quiet": True, "noprogress": True}
     try:
