@@ -1,7 +1,8 @@
 """Where and how fine-tuning runs: `finetune.device` resolved to a torch device, the autocast dtype of
 `finetune.precision` (the pretrain stage's rule, `facerep.ssl.engine.autocast_dtype`: bf16 on CUDA,
 full precision on CPU where bf16 autocast is slower), the DataLoader workers, and the augmentation
-that fine-tuning points get.
+that fine-tuning points get. On CUDA, TF32 and cuDNN's benchmark mode are switched on
+(`facerep.ssl.engine.cuda_speedups`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 
 from facerep.downstream.config import AugmentParams, FinetuneParams
 from facerep.errors import InputError
-from facerep.ssl.engine import autocast_dtype
+from facerep.ssl.engine import autocast_dtype, cuda_speedups
 
 PRECISION_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}
 
@@ -82,6 +83,7 @@ def default_workers(device: torch.device) -> int:
 def runtime(f: FinetuneParams) -> Runtime:
     """The runtime of the `finetune` parameters; augmentation only in `finetune` mode when enabled."""
     device = resolve_device(f.device)
+    cuda_speedups(device)
     augment = f.augment if f.augment.enabled and f.mode == "finetune" else None
     workers = default_workers(device) if f.num_workers is None else f.num_workers
     return Runtime(device, autocast_dtype(f.precision, device), workers, augment)

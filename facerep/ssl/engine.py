@@ -86,6 +86,19 @@ def flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def cuda_speedups(device: torch.device, deterministic: bool = False) -> None:
+    """On a CUDA device: TF32 tensor-core matmuls and convolutions (fp32 inputs rounded to a 10-bit
+    mantissa inside the product; the autocast default bf16 is coarser still), and cuDNN's benchmark
+    mode, which times the convolution algorithms for each new input shape and keeps the fastest (the
+    shapes here are fixed per run). Benchmark mode stays off when `deterministic`, as its choice may
+    differ between runs. On any other device the process-wide flags are left as they are."""
+    if device.type != "cuda":
+        return
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = not deterministic
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """bf16 on GPU by default, full precision on CPU (CPU bf16 autocast is slower than fp32 there)."""
     if precision == "auto":
@@ -116,6 +129,7 @@ class Engine:
         self.rank, self.world = dist.rank(), dist.world_size()
         if pretrain.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
+        cuda_speedups(self.device, pretrain.deterministic)
         method_cls = get_method(pretrain.method)
         self.mparams = getattr(pretrain, pretrain.method, None)
         if self.mparams is None:
