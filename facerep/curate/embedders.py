@@ -164,12 +164,11 @@ class ArcFaceOnnx(Embedder):
         path = Path(model_path)
         if not path.is_file():
             raise MissingModelError(f"w600k_r50.onnx ({path})", ARCFACE_SOURCE, "curate.arcface.model_path")
-        import onnxruntime
         from insightface.model_zoo import get_model
 
-        available = onnxruntime.get_available_providers()
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-        model = get_model(str(path), providers=providers)
+        from facerep.faces.retinaface_mobile import log_session_providers, session_providers
+
+        model = get_model(str(path), providers=session_providers("auto", stage="curate"))
         if model is None or getattr(model, "taskname", None) != "recognition":
             raise InputError(f"{path}: not an ArcFace recognition model (expects a square face input)")
         self._model = model
@@ -177,6 +176,7 @@ class ArcFaceOnnx(Embedder):
         self.template = arcface_template(self.size)
         self.batch_size = batch_size
         self.providers = list(model.session.get_providers())
+        log_session_providers(self.providers, stage="curate")
         stat = path.stat()
         self.identity = f"arcface:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
 

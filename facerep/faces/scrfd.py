@@ -18,7 +18,7 @@ from facerep.faces.batching import Prepared
 from facerep.faces.config import DetectParams
 from facerep.faces.detector import Detections, Detector
 from facerep.faces.postprocess import Selection, select_faces
-from facerep.faces.retinaface_mobile import onnx_providers
+from facerep.faces.retinaface_mobile import log_session_providers, session_providers
 
 BUFFALO_L_URL = "https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip"
 
@@ -37,8 +37,9 @@ class Scrfd(Detector):
             raise MissingModelError(f"{model} (det_10g.onnx)", BUFFALO_L_URL, "detect.scrfd.model")
         self.selection = selection
         self.model = SCRFD(model_file=str(model))
-        ctx = 0 if onnx_providers(device)[0] == "CUDAExecutionProvider" else -1
+        ctx = 0 if session_providers(device)[0] == "CUDAExecutionProvider" else -1
         self.model.prepare(ctx, input_size=(input_size, input_size), det_thresh=selection.threshold)
+        log_session_providers(self.model.session.get_providers())
 
     @classmethod
     def from_params(cls, params: DetectParams) -> Scrfd:
