@@ -11,7 +11,7 @@ SUPPORTED := import sys; v = sys.version_info[:2]; sys.exit(None if (3, 11) <= v
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test test-slow lint bench venv lock check-wheels
+.PHONY: demo test test-slow lint bench bench-gpu venv lock check-wheels
 
 venv: $(STAMP)
 
@@ -61,3 +61,6 @@ lint: $(STAMP)
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
 	$(BIN)/python bench/collect.py
+
+bench-gpu: $(STAMP)
+	$(BIN)/python bench/bench_gpu.py
