@@ -99,7 +99,7 @@ def overhead(tmp: Path, steps: int) -> tuple[float, float]:
             if kind == "bare":
                 bare_step(engine, views, s)
             else:
-                engine._train_step(model, itertools.repeat(views), result)
+                engine._train_step(model, itertools.repeat({"views": views}), result)
             if s >= 2:  # the first steps warm caches and allocator
                 times[kind].append(time.perf_counter() - t0)
     return statistics.median(times["bare"]), statistics.median(times["engine"])
@@ -124,11 +124,11 @@ def gpu_rows(tmp: Path, steps: int) -> list[str]:
         model = engine._model()
         result = TrainResult(0, 0)
         for _ in range(3):
-            engine._train_step(model, itertools.repeat(views), result)
+            engine._train_step(model, itertools.repeat({"views": views}), result)
         torch.cuda.synchronize()
         t0 = time.perf_counter()
         for _ in range(steps):
-            engine._train_step(model, itertools.repeat(views), result)
+            engine._train_step(model, itertools.repeat({"views": views}), result)
         torch.cuda.synchronize()
         rate = 64 * steps / (time.perf_counter() - t0)
         ref = "about 100 (official SwAV, V100)" if method == "swav" else "about 106 (DINO, per GPU)"
