@@ -449,9 +449,9 @@ def _features(
             )
     for idx, sign in ((EYE_R, -1.0), (EYE_L, 1.0)):
         f = _facing(rot, (0.35 * sign, 0.0, 0.94))
-        centre = lm[idx].mean(axis=0)
-        if f > 0.05 and _visible(surf, centre, float(view_z[idx].mean()), off):
-            _draw_eye(img, lm, idx, s, 0.45 + 0.6 * _shade_at(surf, centre, off), scale, off)
+        eye = lm[idx].mean(axis=0)  # not `centre`: the head's, which the smile folds below project about
+        if f > 0.05 and _visible(surf, eye, float(view_z[idx].mean()), off):
+            _draw_eye(img, lm, idx, s, 0.45 + 0.6 * _shade_at(surf, eye, off), scale, off)
     smile = (au["au12"] + 0.5 * au["au10"]) / 5.0
     if smile > 0.15:
         for sign, wing, corner in ((-1, 31, 48), (1, 35, 54)):
