@@ -340,7 +340,8 @@ class PretrainParams(StrictModel):
     max_steps: int = Field(60, gt=0)
     batch_size: int = Field(32, gt=0)
     grad_accum: int = Field(1, ge=1)
-    num_workers: int = Field(1, ge=0)
+    # Data workers per process; None: the cores this process may use (`engine.default_workers`).
+    num_workers: int | None = Field(None, ge=0)
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     compile: bool = False
     channels_last: bool = True

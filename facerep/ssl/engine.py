@@ -86,6 +86,16 @@ def flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def default_workers(local_processes: int | None = None) -> int:
+    """DataLoader workers per process when `pretrain.num_workers` is null: the cores this process may
+    use (its CPU affinity), shared among the processes of this node (`LOCAL_WORLD_SIZE`, set by
+    `torchrun`), less the one each process trains on; at least 1."""
+    if local_processes is None:
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
+    return max(1, cores // max(1, local_processes) - 1)
+
+
 def cuda_speedups(device: torch.device, deterministic: bool = False) -> None:
     """On a CUDA device: TF32 tensor-core matmuls and convolutions (fp32 inputs rounded to a 10-bit
     mantissa inside the product; the autocast default bf16 is coarser still), and cuDNN's benchmark
@@ -135,6 +145,7 @@ class Engine:
         if self.mparams is None:
             raise InputError(f"pretrain.{pretrain.method}: no parameter section for this method")
         torch.manual_seed(seed)
+        self.num_workers = default_workers() if pretrain.num_workers is None else pretrain.num_workers
         d = pretrain.data
         self.catalog = build_catalog(d.source, data_root, d.size, d.split)
         self.layout = Layout(
@@ -143,7 +154,7 @@ class Engine:
             seed,
             self.world,
             self.rank,
-            max(1, pretrain.num_workers),
+            max(1, self.num_workers),
             d.shuffle_block,
         )
         self.global_batch = pretrain.batch_size * self.world * pretrain.grad_accum
@@ -219,7 +230,8 @@ class Engine:
             **{f"pretrain.{k}": v for k, v in flatten(settings).items()},
             "seed": self.seed,
             "data fingerprint": self.catalog.fingerprint,
-            "pretrain.num_workers": self.layout.workers,  # 0 and 1: the same single stream
+            # resolved (null: this machine's default): 0 and 1 are the same single stream
+            "pretrain.num_workers": self.layout.workers,
             "world size": self.world,
         }
 
@@ -253,7 +265,7 @@ class Engine:
             self.catalog,
             self.transform,
             self.layout,
-            self.p.num_workers,
+            self.num_workers,
             start=self.micro,
             pin_memory=self.device.type == "cuda",
         )

@@ -76,6 +76,8 @@ def run(params: Params, tracker: Tracker) -> StageResult:
         knn=knn_monitor(params),
     )
     result = engine.fit()
+    # After `fit`: a resumed run has passed the checkpoint's identity check (same worker count).
+    tracker.log_params({"pretrain.resolved_num_workers": engine.num_workers})
     paths = [out / "last.ckpt", out / "backbone.pt", out / "metrics.json"]
     if dist.rank() != 0:
         return StageResult(outputs=paths)
