@@ -340,6 +340,8 @@ class PretrainParams(StrictModel):
     max_steps: int = Field(60, gt=0)
     batch_size: int = Field(32, gt=0)
     grad_accum: int = Field(1, ge=1)
+    # Processes (GPUs) of this node; > 1: the stage re-launches itself under torchrun (ssl/launch.py).
+    nproc: int = Field(1, ge=1)
     # Data workers per process; None: the cores this process may use (`engine.default_workers`).
     num_workers: int | None = Field(None, ge=0)
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"

@@ -4,7 +4,9 @@ Writes `last.ckpt` (everything to resume), `backbone.pt` (weights for the finetu
 `metrics.json` (final loss, steps, images per second, kNN accuracy). Re-running on the same directory
 resumes from `last.ckpt`; `resume_run_id(params)` gives the MLflow run id stored in it so the caller
 can continue that run (`facerep.tracking.stage_run(params, "pretrain", run_id=...)`).
-Under `torchrun`, every process runs this and rank 0 alone writes files and logs.
+Under `torchrun`, every process runs this and rank 0 alone writes files and logs. With
+`pretrain.nproc: N > 1` outside torchrun, the stage re-launches itself under
+`torchrun --standalone --nproc_per_node N` (`facerep.ssl.launch`).
 
 `paths.models` may be an fsspec URL (`s3://bucket/models`, `ftp://host/models`): the three files are
 then written there (each in one put), a re-run resumes from the `last.ckpt` there, and the finetune
@@ -64,7 +66,10 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     """Pre-train `pretrain.method` on `pretrain.backbone`; resume if the output holds a checkpoint."""
     from facerep.ssl import dist
     from facerep.ssl.engine import Engine
+    from facerep.ssl.launch import launch, needs_launch
 
+    if needs_launch(params):  # pretrain.nproc > 1: this stage again, under torchrun
+        return launch(params, tracker)
     out = output_dir(params)
     engine = Engine(
         params.pretrain,
