@@ -4,7 +4,6 @@ scratch backbones that always learn, and per-regime and per-task schedule length
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 import torch
@@ -89,14 +88,3 @@ def test_multiplier_zero_is_the_linear_probe_and_scratch_trains(tmp_path, synth_
     assert scratch["hparams"]["backbone_lr_mult"] == 1.0 and scratch["seeds"] == [0, 1]
     assert point("a", "scratch")["hparams"]["backbone_lr_mult"] == 0.0
     assert scratch["mean"]["mae"] != point("a", "scratch")["mean"]["mae"]
-
-
-def test_optuna_search_without_optuna_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hint installs the project's extra (the version range CI tests), not a bare package."""
-    from facerep.downstream.config import SearchParams
-    from facerep.downstream.search import run_search
-
-    monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` raises ImportError
-    search = SearchParams(method="optuna", lr=[1e-3, 1e-2])
-    with pytest.raises(InputError, match=r"pip install 'facerep\[optuna\]'"):
-        run_search(search, [1.0], [10], lambda hp: 0.0, seed=0)
