@@ -185,7 +185,8 @@ def _r50_detector(s: Setting, batch: int) -> tuple[object, str]:
 
 def measure_detect(s: Setting, backend: str, batch: int) -> Row:
     """Images/s of a detector backend's `detect` (preprocess, network, decode, NMS) on 640x480 images."""
-    from facerep.faces.retinaface_mobile import RetinaFaceMobile, onnx_providers
+    from facerep.faces.retinaface_mobile import RetinaFaceMobile
+    from facerep.onnx_providers import onnx_providers
 
     name = f"detection {backend} batch {batch}"
     if s.tiny:

@@ -166,7 +166,7 @@ class ArcFaceOnnx(Embedder):
             raise MissingModelError(f"w600k_r50.onnx ({path})", ARCFACE_SOURCE, "curate.arcface.model_path")
         from insightface.model_zoo import get_model
 
-        from facerep.faces.retinaface_mobile import log_session_providers, session_providers
+        from facerep.onnx_providers import log_session_providers, session_providers
 
         model = get_model(str(path), providers=session_providers("auto", stage="curate"))
         if model is None or getattr(model, "taskname", None) != "recognition":

@@ -18,7 +18,7 @@ from facerep.faces.batching import Prepared
 from facerep.faces.config import DetectParams
 from facerep.faces.detector import Detections, Detector
 from facerep.faces.postprocess import Selection, select_faces
-from facerep.faces.retinaface_mobile import log_session_providers, session_providers
+from facerep.onnx_providers import log_session_providers, session_providers
 
 BUFFALO_L_URL = "https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip"
 

@@ -10,10 +10,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from facerep.faces import retinaface_mobile
-from facerep.faces.retinaface_mobile import RetinaFaceMobile, onnx_providers, session_providers
+from facerep import onnx_providers as providers_module
+from facerep.faces.retinaface_mobile import RetinaFaceMobile
+from facerep.onnx_providers import onnx_providers, session_providers
 
-LOGGER = "facerep.faces.retinaface_mobile"
+LOGGER = "facerep.onnx_providers"
 cpu_onnxruntime = pytest.mark.skipif(
     "CUDAExecutionProvider" in ort.get_available_providers(), reason="onnxruntime-gpu installed"
 )
@@ -63,4 +64,4 @@ def test_the_session_logs_the_providers_it_uses(monkeypatch, caplog) -> None:
     used = detector.session.get_providers()
     assert used == ["CPUExecutionProvider"]
     assert f"detect: onnxruntime runs on {used[0]}" in caplog.text
-    assert retinaface_mobile.log.name == LOGGER
+    assert providers_module.log.name == LOGGER
