@@ -20,7 +20,7 @@ class SynthParams(StrictModel):
     videos: int = Field(24, ge=0, description="talking-head clips in the VoxCeleb2 layout")
     identities: int = Field(1000, ge=1, description="distinct persistent identities")
     sizes: list[Size] = Field(
-        default_factory=lambda: [64, 112], min_length=1, description="face image sizes in px (16-1024)"
+        default_factory=lambda: [64], min_length=1, description="face image sizes in px (16-1024)"
     )
     test_fraction: float = Field(0.2, ge=0.0, le=1.0, description="share of faces in the test split")
     scene_size: tuple[PositiveInt, PositiveInt] = Field(

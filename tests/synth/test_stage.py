@@ -27,6 +27,7 @@ SETS = [
     "synth.scene_size=[200,320]",
     "synth.scene_face_px=[40,160]",
     "synth.chunk=4",
+    "synth.sizes=[64,112]",
     "tracking.enabled=false",
 ]
 
