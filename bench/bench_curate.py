@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "tests" / "curate"))
 
 from curate_photos import photo_faces  # noqa: E402
 
-from facerep.curate.embedders import ArcFaceOnnx, DlibDescriptor, Embedder  # noqa: E402
+from facerep.curate.embedders import ArcFaceOnnx, DlibDescriptor, Embedder, export_arcface_onnx  # noqa: E402
 from facerep.curate.passes import one_thread_per_op  # noqa: E402
 from facerep.curate.scoring import global_chip  # noqa: E402
 from facerep.curate.stage import run  # noqa: E402
@@ -112,19 +112,6 @@ def stage_rows(work: Path, count: int, rounds: int) -> tuple[list[str], dict]:
     return lines, {"kept": metrics["today"]["kept"], "same_kept": keep[0].equals(keep[1])}
 
 
-def export(net: torch.nn.Module, path: Path) -> Path:
-    torch.onnx.export(
-        net.eval(),
-        (torch.zeros(1, 3, 112, 112),),
-        str(path),
-        input_names=["data"],
-        output_names=["fc1"],
-        dynamic_axes={"data": {0: "batch"}, "fc1": {0: "batch"}},
-        dynamo=False,
-    )
-    return path
-
-
 def tiny() -> torch.nn.Module:
     return torch.nn.Sequential(
         torch.nn.Conv2d(3, 8, 5, stride=4),
@@ -171,7 +158,7 @@ def embedding_rows(work: Path, count: int) -> list[str]:
         ("ArcFace stand-in, tiny (64-D)", tiny()),
         ("ArcFace stand-in, ResNet-50 trunk", r50()),
     ):
-        emb = ArcFaceOnnx(str(export(net, work / f"{len(rows)}.onnx")), batch_size=32)
+        emb = ArcFaceOnnx(str(export_arcface_onnx(net, work / f"{len(rows)}.onnx")), batch_size=32)
         chips = [global_chip(emb, f.crop, f.landmarks5) for f in crops]
         rows.append((f"{name} ({', '.join(emb.providers)}, default threads)", *rates(emb, chips)))
     return [f"| {name} | {b:.1f} | {s:.1f} | {b / s:.2f} |" for name, b, s in rows]

@@ -250,20 +250,12 @@ def iresnet(layers: tuple[int, int, int, int]) -> nn.Module:
 
 def measure_arcface(s: Setting) -> Row:
     """Faces/s of `ArcFaceOnnx.embed` on aligned 112x112 chips, with a stand-in IResNet ONNX."""
-    from facerep.curate.embedders import ArcFaceOnnx
+    from facerep.curate.embedders import ArcFaceOnnx, export_arcface_onnx
 
     layers = (1, 1, 1, 1) if s.tiny else (3, 4, 14, 3)
     torch.manual_seed(0)
     path = s.work / "arcface_standin.onnx"
-    torch.onnx.export(
-        iresnet(layers).eval(),
-        (torch.zeros(1, 3, 112, 112),),
-        str(path),
-        input_names=["data"],
-        output_names=["fc1"],
-        dynamic_axes={"data": {0: "batch"}, "fc1": {0: "batch"}},
-        dynamo=False,
-    )
+    export_arcface_onnx(iresnet(layers), path)
     batch = 4 if s.tiny else 64
     emb = ArcFaceOnnx(str(path), batch_size=batch)
     count = 2 * batch if s.tiny else 16 * batch

@@ -19,6 +19,7 @@ import importlib.util
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -27,6 +28,9 @@ from facerep.curate.config import CurateParams
 from facerep.curate.dlib_resnet import bf16_is_native, describe, load_dlib_resnet
 from facerep.errors import InputError, MissingModelError
 from facerep.faces.align import arcface_template, similarity_transform
+
+if TYPE_CHECKING:
+    import torch
 
 ARCFACE_TEMPLATE = arcface_template(112)
 DLIB_CHIP = 150
@@ -194,6 +198,24 @@ class ArcFaceOnnx(Embedder):
 
     def similarity_from_sqdist(self, sqdist: np.ndarray) -> np.ndarray:
         return 1.0 - sqdist / 2.0
+
+
+def export_arcface_onnx(net: torch.nn.Module, path: Path, size: int = 112) -> Path:
+    """`net` (a batch of `size` px faces -> embeddings) as an ONNX file in the interface `ArcFaceOnnx`
+    reads, as insightface's exports are: input `data`, output `fc1`, a dynamic batch. For stand-ins of
+    the real network where its weights cannot be fetched (tests, benchmarks)."""
+    import torch
+
+    torch.onnx.export(
+        net.eval(),
+        (torch.zeros(1, 3, size, size),),
+        str(path),
+        input_names=["data"],
+        output_names=["fc1"],
+        dynamic_axes={"data": {0: "batch"}, "fc1": {0: "batch"}},
+        dynamo=False,
+    )
+    return path
 
 
 def make_embedder(curate: CurateParams) -> Embedder:

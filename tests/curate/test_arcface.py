@@ -10,7 +10,7 @@ from curate_data import face_row, write_detect_output
 from typer.testing import CliRunner
 
 from facerep.cli import app
-from facerep.curate.embedders import ArcFaceOnnx
+from facerep.curate.embedders import ArcFaceOnnx, export_arcface_onnx
 from facerep.curate.scoring import global_features
 from facerep.curate.stage import run
 from facerep.errors import MissingModelError
@@ -30,16 +30,7 @@ def standin_onnx(tmp_path_factory):
         torch.nn.Linear(16 * 13 * 13, 64),
     ).eval()
     path = tmp_path_factory.mktemp("arcface") / "standin.onnx"
-    torch.onnx.export(
-        net,
-        (torch.zeros(1, 3, 112, 112),),
-        str(path),
-        input_names=["data"],
-        output_names=["fc1"],
-        dynamic_axes={"data": {0: "batch"}, "fc1": {0: "batch"}},
-        dynamo=False,
-    )
-    return path
+    return export_arcface_onnx(net, path)
 
 
 def test_arcface_embeds_aligned_faces_in_batches(standin_onnx, faces):
