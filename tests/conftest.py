@@ -1,9 +1,10 @@
 """Shared test settings: headless plotting, a roomy Prefect start-up limit, no stray MLflow store;
 and a real FTP server on the loopback interface for the fsspec-URL tests."""
 
+import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,34 @@ def _no_inherited_mlflow_store() -> Iterator[None]:
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     if before is not None:
         os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+@pytest.fixture
+def killed_after_checkpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[int], contextlib.AbstractContextManager[None]]:
+    """`with killed_after_checkpoint(step): <a pre-training run>`: the run dies (KeyboardInterrupt)
+    right after writing its step-`step` checkpoint, as a crashed job would; the block expects the
+    interrupt, and saving is normal again after it."""
+    from facerep.ssl.engine import Engine
+
+    @contextlib.contextmanager
+    def killed(step: int) -> Iterator[None]:
+        save = Engine.save
+
+        def save_then_die(self: Engine) -> None:
+            save(self)
+            if self.step == step:
+                raise KeyboardInterrupt(f"killed after the step-{step} checkpoint")
+
+        monkeypatch.setattr(Engine, "save", save_then_die)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                yield
+        finally:
+            monkeypatch.setattr(Engine, "save", save)
+
+    return killed
 
 
 @pytest.fixture

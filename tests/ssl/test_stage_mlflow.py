@@ -11,7 +11,6 @@ from mlflow.tracking import MlflowClient
 
 from facerep.errors import InputError
 from facerep.ssl.backbones import load_backbone
-from facerep.ssl.engine import Engine
 from facerep.ssl.stage import output_dir, resume_run_id
 from facerep.ssl.stage import run as run_pretrain
 from facerep.stages import run_stage
@@ -26,21 +25,12 @@ FAST = [
 
 
 def test_stage_writes_outputs_logs_components_and_resumes_the_same_mlflow_run(
-    params_for, monkeypatch: pytest.MonkeyPatch
+    params_for, killed_after_checkpoint
 ) -> None:
     """A 4-step run killed after its step-2 checkpoint; the re-run continues it and its MLflow run."""
     first = params_for(*FAST, "pretrain.max_steps=4", "pretrain.checkpoint_every=2")
-    save = Engine.save
-
-    def save_then_die(self: Engine) -> None:
-        save(self)
-        if self.step == 2:
-            raise KeyboardInterrupt("killed after the step-2 checkpoint")
-
-    monkeypatch.setattr(Engine, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_checkpoint(2):
         run_stage("pretrain", first)
-    monkeypatch.setattr(Engine, "save", save)
     out = output_dir(first)
     assert not (out / "metrics.json").exists()
 

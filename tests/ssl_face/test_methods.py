@@ -35,7 +35,7 @@ def _engine(tmp_path: Path, synth_root: Path, method: str, out: str, steps: int,
 
 @pytest.mark.parametrize("method", METHODS)
 def test_resume_continues_exactly(
-    tmp_path: Path, synth_root: Path, method: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, synth_root: Path, method: str, killed_after_checkpoint
 ) -> None:
     """A 2-step run killed right after its step-1 checkpoint, then re-run, == two straight steps: same
     losses, same weights and buffers."""
@@ -43,17 +43,8 @@ def test_resume_continues_exactly(
     if method != "pcl":
         sets = sets[1:]
     straight = _engine(tmp_path, synth_root, method, "a", 2, *sets).fit()
-    save = Engine.save
-
-    def save_then_die(self: Engine) -> None:
-        save(self)
-        if self.step == 1:
-            raise KeyboardInterrupt("killed after the step-1 checkpoint")
-
-    monkeypatch.setattr(Engine, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_checkpoint(1):
         _engine(tmp_path, synth_root, method, "b", 2, *sets).fit()
-    monkeypatch.setattr(Engine, "save", save)
     resumed_engine = _engine(tmp_path, synth_root, method, "b", 2, *sets)
     resumed = resumed_engine.fit()
     assert resumed.start_step == 1
@@ -114,7 +105,7 @@ def test_pros_teacher_keeps_batchnorm_statistics_of_its_own_views(tmp_path: Path
 
 
 def test_pros_sinkhorn_targets_spread_a_collapsed_batch_over_the_prototypes(
-    tmp_path: Path, synth_root: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, synth_root: Path, killed_after_checkpoint
 ) -> None:
     """With `teacher_target=sinkhorn` the teacher's targets are balanced codes: scores on which every
     face prefers the same prototype give a softmax target that names that prototype for all of them,
@@ -138,17 +129,8 @@ def test_pros_sinkhorn_targets_spread_a_collapsed_batch_over_the_prototypes(
     engine.method.params.teacher_target = "sinkhorn"
     straight = engine.fit()
     assert all(torch.isfinite(torch.tensor(straight.losses)))
-    save = Engine.save
-
-    def save_then_die(self: Engine) -> None:
-        save(self)
-        if self.step == 1:
-            raise KeyboardInterrupt("killed after the step-1 checkpoint")
-
-    monkeypatch.setattr(Engine, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_checkpoint(1):
         _engine(tmp_path, synth_root, "pros", "sk2", 2, *sets).fit()
-    monkeypatch.setattr(Engine, "save", save)
     assert _engine(tmp_path, synth_root, "pros", "sk2", 2, *sets).fit().losses == straight.losses[1:]
 
 
