@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from facerep.errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -57,6 +59,29 @@ def write_parquet(path: str | os.PathLike[str], df: pd.DataFrame) -> None:
     """Write a DataFrame to Parquet atomically, without the pandas index."""
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
+
+
+def read_table(
+    path: str | os.PathLike[str],
+    required: tuple[str, ...] | list[str],
+    *,
+    missing_hint: str = "",
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """A stage's Parquet table with its contract columns checked, so every stage fails the same
+    way on a missing, unreadable or incomplete input: an InputError naming the file and what is
+    wrong (`missing_hint` says how to produce the file, e.g. "run `facerep detect` first")."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: not found" + (f"; {missing_hint}" if missing_hint else ""))
+    try:
+        table = pd.read_parquet(path, columns=columns)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc.__class__.__name__})") from exc
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    return table
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

@@ -32,7 +32,7 @@ from facerep.curate.passes import FaceTable, GlobalPass, embed_faces, one_thread
 from facerep.curate.report import redundancy_table, write_redundancy_report
 from facerep.curate.retrieval import accepted_boxes
 from facerep.errors import InputError
-from facerep.io import atomic_path, write_json, write_parquet
+from facerep.io import atomic_path, read_table, write_json, write_parquet
 from facerep.params import Params
 from facerep.stages import StageResult
 from facerep.tracking import Tracker
@@ -43,12 +43,7 @@ FACE_COLUMNS = ("face_id", "image_id", "bbox", "score", "landmarks5", "crop_path
 def read_faces(faces_dir: Path) -> pd.DataFrame:
     """faces.parquet with its contract columns checked (InputError naming what is missing)."""
     path = faces_dir / "faces.parquet"
-    if not path.is_file():
-        raise InputError(f"{path}: not found; run `facerep detect` first")
-    faces = pd.read_parquet(path)
-    missing = [c for c in FACE_COLUMNS if c not in faces.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    faces = read_table(path, FACE_COLUMNS, missing_hint="run `facerep detect` first")
     if faces["face_id"].duplicated().any():
         raise InputError(
             f"{path}: duplicate face_id {faces['face_id'][faces['face_id'].duplicated()].iloc[0]}"

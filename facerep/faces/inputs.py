@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from facerep.errors import InputError
+from facerep.io import read_table
 
 REQUIRED_COLUMNS = ("image_id", "path", "status")
 CARRIED_COLUMNS = ("source", "license", "owner", "uri", "page_url", "video_id", "frame_time", "speaker_id")
@@ -24,15 +25,7 @@ class ImageError(Exception):
 def read_manifest(raw_dir: Path) -> pd.DataFrame:
     """The manifest's usable rows (status ok), image ids unique, in manifest order."""
     path = raw_dir / "manifest.parquet"
-    if not path.is_file():
-        raise InputError(f"{path}: harvest manifest not found (run `facerep harvest` or set paths.raw)")
-    try:
-        df = pd.read_parquet(path)
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({exc.__class__.__name__})") from exc
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+    df = read_table(path, REQUIRED_COLUMNS, missing_hint="run `facerep harvest` or set paths.raw")
     ok = df[df["status"] == "ok"]
     dup = ok["image_id"][ok["image_id"].duplicated()]
     if len(dup):

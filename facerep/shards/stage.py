@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from facerep.errors import InputError
-from facerep.io import write_json
+from facerep.io import read_table, write_json
 from facerep.params import Params
 from facerep.shards.licenses import allowed_set, licence_reason, normalise
 from facerep.shards.writer import Sample, write_shards
@@ -32,13 +32,7 @@ LICENCE_PARAMETERS = {"folder": "harvest.folder.license", "voxceleb": "harvest.v
 
 
 def _read(path: Path, columns: list[str], stage: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError(f"{path}: not found; run `facerep {stage}` first")
-    table = pd.read_parquet(path)
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    return table
+    return read_table(path, columns, missing_hint=f"run `facerep {stage}` first")
 
 
 @dataclass(frozen=True)

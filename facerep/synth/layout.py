@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from facerep.errors import InputError
+from facerep.io import read_table
 from facerep.synth.expressions import EXPRESSIONS
 from facerep.synth.face3d import LABELLED_AUS
 
@@ -109,13 +109,7 @@ def face_image_path(root: str | Path, size: int, file: str) -> Path:
 
 
 def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError(f"{path}: SynthFaces labels not found (run `facerep synth`)")
-    df = pd.read_parquet(path)
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError(f"{path}: missing columns {missing}")
-    return df
+    return read_table(path, columns, missing_hint="SynthFaces labels: run `facerep synth`")
 
 
 def read_face_labels(root: str | Path) -> pd.DataFrame:

@@ -50,3 +50,19 @@ def test_fingerprint_ignores_key_order_and_sees_array_content() -> None:
     assert io.fingerprint(np.array(["a", None], dtype=object)) == io.fingerprint(["a", None])
     with pytest.raises(TypeError, match="set"):
         io.fingerprint({"s": {1, 2}})
+
+
+def test_read_table_names_the_file_and_what_is_wrong(tmp_path: Path) -> None:
+    from facerep.errors import InputError
+    from facerep.io import read_table
+
+    path = tmp_path / "faces.parquet"
+    with pytest.raises(InputError, match=r"faces\.parquet: not found; run `facerep detect` first"):
+        read_table(path, ["face_id"], missing_hint="run `facerep detect` first")
+    path.write_bytes(b"not parquet")
+    with pytest.raises(InputError, match="not a readable Parquet file"):
+        read_table(path, ["face_id"])
+    io.write_parquet(path, pd.DataFrame({"face_id": ["a"], "score": [0.9]}))
+    with pytest.raises(InputError, match=r"faces\.parquet: missing column\(s\) bbox, crop_path"):
+        read_table(path, ["face_id", "bbox", "crop_path"])
+    assert read_table(path, ["face_id"])["face_id"].tolist() == ["a"]
