@@ -5,14 +5,12 @@ face), so every chunk's results are written to `<paths.curated>/cache/` as soon 
 killed run resumes where it stopped, and a re-run with other thresholds (`theta`, `min_kept`,
 duplicate threshold, filters) embeds nothing: the similarities of *all* candidate crops are kept,
 and acceptance is recomputed from them. Entries are keyed by face_id and the crop's sha256, inside a
-folder named by a digest of everything that changes the numbers (embedder and model file; for local
-crops also the seed, mode, candidate count, scale and ratio).
+folder named by a fingerprint (`facerep.io.fingerprint`) of everything that changes the numbers
+(embedder and model file; for local crops also the seed, mode, candidate count, scale and ratio).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +19,6 @@ import pandas as pd
 from facerep.io import write_parquet
 
 Key = tuple[str, str]
-
-
-def digest(spec: dict) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class ChunkCache:

@@ -18,12 +18,13 @@ resumes, and a re-run with new thresholds embeds nothing.
 from __future__ import annotations
 
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from facerep.curate.cache import ChunkCache, digest
+from facerep.curate.cache import ChunkCache
 from facerep.curate.config import CurateParams
 from facerep.curate.dedup import exact_pairs, near_pairs, representatives
 from facerep.curate.embedders import Embedder, make_embedder
@@ -32,7 +33,7 @@ from facerep.curate.passes import FaceTable, GlobalPass, embed_faces, one_thread
 from facerep.curate.report import redundancy_table, write_redundancy_report
 from facerep.curate.retrieval import accepted_boxes
 from facerep.errors import InputError
-from facerep.io import atomic_path, read_table, write_json, write_parquet
+from facerep.io import atomic_path, fingerprint, read_table, write_json, write_parquet
 from facerep.params import Params
 from facerep.stages import StageResult
 from facerep.tracking import Tracker
@@ -71,40 +72,44 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     embedder = make_embedder(cfg)
     faces = read_faces(faces_dir)
     table = FaceTable.of(faces, faces_dir)
-    n = len(faces)
     global_cache = ChunkCache(
-        out_dir / "cache" / f"global-{digest({'embedder': embedder.identity})}", ("feature",)
+        out_dir / "cache" / f"global-{fingerprint({'embedder': embedder.identity}, 16)}", ("feature",)
     )
     with ThreadPoolExecutor(cfg.workers, thread_name_prefix="curate") as pool, one_thread_per_op():
         glob = embed_faces(table, embedder, cfg.filters, global_cache, pool, 2 * cfg.workers)
-        feats, reasons = glob.feats, list(glob.reasons)
-        norms = np.linalg.norm(np.nan_to_num(feats), axis=1)
-        for i in range(n):
-            if not reasons[i]:
-                reasons[i] = norm_reason(float(norms[i]), cfg.filters)
-        dup_of = _deduplicate(
-            faces, embedder, feats, reasons, glob.crop_sha, image_sha256(Path(params.paths.raw), faces), cfg
+        norms = np.linalg.norm(np.nan_to_num(glob.feats), axis=1)
+        filtered = [r or norm_reason(float(v), cfg.filters) for r, v in zip(glob.reasons, norms, strict=True)]
+        dups = _deduplicate(
+            faces,
+            embedder,
+            glob.feats,
+            filtered,
+            glob.crop_sha,
+            image_sha256(Path(params.paths.raw), faces),
+            cfg,
         )
-        local, fallback = _retrieve_local(table, embedder, glob, reasons, params, pool)
+        reasons = [f or d for f, d in zip(filtered, dups.reasons, strict=True)]
+        local = _retrieve_local(
+            table, embedder, glob, [i for i, r in enumerate(reasons) if not r], params, pool
+        )
 
-    keep = [not r for r in reasons]
     curated = pd.DataFrame(
         {
             "face_id": faces["face_id"].astype(str),
-            "keep": keep,
+            "keep": [not r for r in reasons],
             "reason": reasons,
-            "dup_of": dup_of,
-            "local_boxes": local,
-            "local_fallback": fallback,
+            "dup_of": dups.dup_of,
+            "local_boxes": local.boxes,
+            "local_fallback": local.fallback,
             "source": faces["source"],
             "image_id": faces["image_id"],
             "sharpness": glob.sharpness,
             "embedding_norm": norms,
         }
     )
-    embedded = [i for i in range(n) if np.isfinite(feats[i]).all()]
+    embedded = np.flatnonzero(np.isfinite(glob.feats).all(axis=1))  # the faces the image filters let through
     with atomic_path(out_dir / "embeddings.npy") as tmp, open(tmp, "wb") as f:
-        np.save(f, feats[embedded])
+        np.save(f, glob.feats[embedded])
     write_json(
         out_dir / "embeddings.json",
         {
@@ -121,20 +126,40 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     )
 
 
+@dataclass(frozen=True)
+class Duplicates:
+    """Per face: the representative's face_id (None unless a duplicate) and the duplicate reason
+    ('exact_duplicate', 'near_duplicate' or '' when the face is not a duplicate)."""
+
+    dup_of: list[str | None]
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class LocalCrops:
+    """Per face: its accepted local boxes ([x1, y1, x2, y2, similarity]; none for a face not kept)
+    and whether the loader falls back to random local crops (fewer than `min_kept` accepted)."""
+
+    boxes: list[list[list[float]]]
+    fallback: list[bool]
+
+
 def _deduplicate(
     faces: pd.DataFrame,
     embedder: Embedder,
     feats: np.ndarray,
-    reasons: list[str],
-    crop_sha: list[str | None],
+    filtered: list[str],
+    crop_sha: list[str],
     source_sha: list[str | None],
     cfg: CurateParams,
-) -> list[str | None]:
-    """Mark duplicates in `reasons` and return `dup_of` (representative face_id) per face."""
-    live = [i for i, r in enumerate(reasons) if not r]
-    dup_of: list[str | None] = [None] * len(faces)
+) -> Duplicates:
+    """Duplicates among the faces that passed the filters (`filtered` is '' for those)."""
+    n = len(faces)
+    live = [i for i, r in enumerate(filtered) if not r]
+    dup_of: list[str | None] = [None] * n
+    reasons = [""] * n
     if len(live) < 2:
-        return dup_of
+        return Duplicates(dup_of, reasons)
     boxes = [tuple(round(float(v)) for v in faces.at[i, "bbox"]) for i in live]
     source_keys = [
         f"{source_sha[i]}:{b}" if source_sha[i] else None for i, b in zip(live, boxes, strict=True)
@@ -157,18 +182,18 @@ def _deduplicate(
             reasons[i] = (
                 "exact_duplicate" if pos in exact_members and rep in exact_members else "near_duplicate"
             )
-    return dup_of
+    return Duplicates(dup_of, reasons)
 
 
 def _retrieve_local(
     table: FaceTable,
     embedder: Embedder,
     glob: GlobalPass,
-    reasons: list[str],
+    kept: list[int],
     params: Params,
     pool: Executor,
-) -> tuple[list[list[list[float]]], list[bool]]:
-    """ProS retrieval for the kept faces: accepted local boxes and the fallback flag per face.
+) -> LocalCrops:
+    """ProS retrieval for the kept faces (row numbers `kept`).
 
     Similarities of all candidates come from the cache when present; acceptance is recomputed.
     """
@@ -179,17 +204,20 @@ def _retrieve_local(
         **cfg.model_dump(exclude={"theta", "min_kept", "bf16"}),
         "bf16": cfg.bf16 and embedder.bf16,  # what was computed, not what was asked for
     }
-    cache = ChunkCache(Path(params.paths.curated) / "cache" / f"local-{digest(spec)}", ("boxes", "sims"))
-    kept = [i for i, r in enumerate(reasons) if not r]
+    cache = ChunkCache(
+        Path(params.paths.curated) / "cache" / f"local-{fingerprint(spec, 16)}", ("boxes", "sims")
+    )
     scored = score_local_crops(
         table, kept, embedder, glob, cfg, params.seed, cache, pool, 2 * params.curate.workers
     )
-    local: list[list[list[float]]] = [[] for _ in reasons]
-    fallback = [True] * len(reasons)
-    for i, (boxes, sims) in scored.items():
-        local[i] = accepted_boxes(boxes, sims, params.curate.local_theta())
-        fallback[i] = len(local[i]) < cfg.min_kept
-    return local, fallback
+    accepted = {
+        i: accepted_boxes(boxes, sims, params.curate.local_theta()) for i, (boxes, sims) in scored.items()
+    }
+    n = len(table.face_ids)
+    return LocalCrops(
+        [accepted.get(i, []) for i in range(n)],
+        [len(accepted[i]) < cfg.min_kept if i in accepted else True for i in range(n)],
+    )
 
 
 def _metrics(curated: pd.DataFrame) -> dict[str, float]:

@@ -10,7 +10,6 @@ same parameters finds the manifest and skips the product.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import shutil
@@ -23,7 +22,7 @@ from typing import Any
 import cv2
 import pandas as pd
 
-from facerep.io import write_bytes, write_json, write_parquet
+from facerep.io import fingerprint, write_bytes, write_json, write_parquet
 from facerep.params import Params
 from facerep.progress import track
 from facerep.stages import StageResult
@@ -42,7 +41,7 @@ SCENES_PER_UNIT = 8
 
 
 def _key(product: str, seed: int, sp: SynthParams) -> str:
-    """A digest of everything that changes a product's files (not its count)."""
+    """A fingerprint of everything that changes a product's files (not its count)."""
     fields: dict[str, Any] = {"version": RENDER_VERSION, "seed": seed, "identities": sp.identities}
     if product == "faces":
         fields.update(sizes=sorted(set(sp.sizes)), test_fraction=sp.test_fraction)
@@ -50,7 +49,7 @@ def _key(product: str, seed: int, sp: SynthParams) -> str:
         fields.update(size=list(sp.scene_size), face=list(sp.scene_face_px), max_faces=sp.scene_max_faces)
     else:
         fields.update(seconds=sp.video_seconds, fps=sp.video_fps, size=sp.video_size)
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint(fields, 16)
 
 
 def _worker_init() -> None:
