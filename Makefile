@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.facerep-installed
 LOCK := requirements-lock.txt
+GPU_LOCK := requirements-gpu-lock.txt
 SUPPORTED := import sys; v = sys.version_info[:2]; sys.exit(None if (3, 11) <= v <= (3, 13) else \
 	f"{sys.executable} is Python {v[0]}.{v[1]}; facerep supports 3.11 to 3.13: make PYTHON=python3.12")
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
@@ -34,10 +35,20 @@ $(STAMP): pyproject.toml $(LOCK)
 # mode), keeping the pinned versions that still fit. LOCK_ARGS=--upgrade moves everything to the newest
 # allowed release, LOCK_ARGS='--upgrade-package numpy' one package. Not tied to the stamp, so it runs
 # while the venv no longer matches pyproject.toml.
+# Two locks. LOCK (`make venv`, CI): every extra but gpu, and dev. GPU_LOCK (the GPU image): gpu, optuna
+# and voxceleb, no dev tools, with tools/onnxruntime-gpu-alias serving `onnxruntime`, resolved under
+# LOCK as constraints (less the two aliases, which uv takes only by name) so that every package both
+# hold is at the version the tests ran on.
 lock:
 	test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/pip install --quiet uv; }
-	echo 'opencv-python @ ./tools/opencv-alias' | $(BIN)/uv pip compile pyproject.toml - --all-extras \
+	echo 'opencv-python @ ./tools/opencv-alias' | $(BIN)/uv pip compile pyproject.toml - \
+		--extra optuna --extra voxceleb --extra dev \
 		--universal --python-version 3.11 --custom-compile-command 'make lock' --output-file $(LOCK) $(LOCK_ARGS)
+	grep -v -e 'opencv-alias' -e '^onnxruntime==' $(LOCK) > $(VENV)/lock-constraints.txt
+	printf '%s\n' 'opencv-python @ ./tools/opencv-alias' 'onnxruntime @ ./tools/onnxruntime-gpu-alias' \
+		| $(BIN)/uv pip compile pyproject.toml - --extra gpu --extra optuna --extra voxceleb \
+		--constraint $(VENV)/lock-constraints.txt \
+		--universal --python-version 3.11 --custom-compile-command 'make lock' --output-file $(GPU_LOCK)
 
 # Asks the package index whether every locked package has a wheel for Python 3.11-3.13 on manylinux
 # x86_64 and aarch64 (needs the network; not part of `make test`), and records the answer.

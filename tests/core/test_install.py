@@ -137,21 +137,41 @@ def test_environment_is_the_lock() -> None:
     assert wrong == [], "installed versions differ from the lock; run make venv: " + ", ".join(wrong)
 
 
-def test_lock_covers_pyproject() -> None:
-    """Every requirement of pyproject.toml, extras included, has a pin in the lock that satisfies it: a
-    dependency added without `make lock` fails here (and `pip check` fails in `make venv`)."""
+def _alias_pins(local: list[str]) -> dict[str, Version]:
+    """The name and version each metadata-only alias in tools/ (a lock's local path) installs as."""
+    pins = {}
+    for path in local:
+        project = tomllib.loads((ROOT / path / "pyproject.toml").read_text())["project"]
+        pins[canonicalize_name(project["name"])] = Version(project["version"])
+    return pins
+
+
+@pytest.mark.parametrize(
+    ("lock", "extras"),
+    [
+        ("requirements-lock.txt", ["optuna", "voxceleb", "dev"]),
+        ("requirements-gpu-lock.txt", ["gpu", "optuna", "voxceleb"]),
+    ],
+)
+def test_lock_covers_pyproject(lock: str, extras: list[str]) -> None:
+    """Every requirement of pyproject.toml and of the lock's extras has a pin (or an alias in tools/) that
+    satisfies it: a dependency added without `make lock` fails here (and `pip check` in `make venv`).
+    Together the two locks cover every extra (the gpu extra cannot share an environment with the CPU
+    onnxruntime: pyproject.toml)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert set(project["optional-dependencies"]) == {"gpu", "optuna", "voxceleb", "dev"}, "a lock per extra"
     requirements = [Requirement(r) for r in project["dependencies"]]
-    requirements += [Requirement(r) for extra in project["optional-dependencies"].values() for r in extra]
-    pins = {pin.name: pin.version for pin in check_wheels.read_lock(LOCK)[0]}
+    requirements += [Requirement(r) for extra in extras for r in project["optional-dependencies"][extra]]
+    found, local = check_wheels.read_lock(ROOT / lock)
+    pins = {pin.name: pin.version for pin in found} | _alias_pins(local)
     unmet = [
         str(req)
         for req in requirements
         if (pinned := pins.get(canonicalize_name(req.name))) is None
         or not req.specifier.contains(pinned, prereleases=True)
     ]
-    assert unmet == [], f"not in requirements-lock.txt, run make lock: {unmet}"
-    assert "opencv-python" not in pins, "the GUI OpenCV is pinned; the lock must install tools/opencv-alias"
+    assert unmet == [], f"not in {lock}, run make lock: {unmet}"
+    assert "opencv-python" not in {p.name for p in found}, "the GUI OpenCV is pinned: use tools/opencv-alias"
 
 
 def test_missing_extras_give_an_install_hint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
