@@ -18,7 +18,8 @@ import numpy as np
 from facerep.synth.face3d import face_box, landmarks5, project, rotation
 from facerep.synth.identity import make_identity
 from facerep.synth.imaging import backdrop, degrade, encode_jpeg
-from facerep.synth.render import SHIFT, draw_person
+from facerep.synth.render import draw_person
+from facerep.synth.render_draw import SHIFT
 from facerep.synth.sample import (
     Degradation,
     FaceSample,
@@ -130,8 +131,16 @@ def _person_region(box: np.ndarray, height: int) -> np.ndarray:
     return np.array([box[0] - 0.9 * w, box[1] - 0.35 * w, box[2] + 0.9 * w, float(height)])
 
 
-def render_scene(seed: int, index: int, identities: int, size_range, face_range, max_faces: int) -> Scene:
-    """Scene `index`: its own RNG from (seed, stream, index), so scenes render independently."""
+def render_scene(
+    seed: int,
+    index: int,
+    identities: int,
+    size_range: tuple[int, int],
+    face_range: tuple[int, int],
+    max_faces: int,
+) -> Scene:
+    """Scene `index`: its own RNG from (seed, stream, index), so scenes render independently.
+    `size_range` bounds the image's long side, `face_range` the faces' box side (px)."""
     rng = np.random.default_rng([seed, SCENE_STREAM, index])
     long_side = int(rng.integers(size_range[0], size_range[1] + 1))
     aspect = float(rng.choice(_ASPECTS))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import numpy as np
 import pytest
 
-from facerep.synth import render
 from facerep.synth.faces import crop_placement
 from facerep.synth.imaging import backdrop
-from facerep.synth.render import SHIFT, draw_person
+from facerep.synth.render import draw_person
+from facerep.synth.render_draw import SHIFT
 from facerep.synth.sample import sample_face
 
 
@@ -23,14 +24,14 @@ def test_smile_folds_of_a_frontal_face_mirror_each_other(monkeypatch: pytest.Mon
         s, yaw=0.0, pitch=0.0, roll=0.0, au=au, eyeglasses=False, sunglasses=False, hat=False
     )
     folds: list[np.ndarray] = []
-    polylines = render.cv2.polylines
+    polylines = cv2.polylines
 
     def record(img, pts, *args, **kwargs):
         if len(pts) == 1 and np.asarray(pts[0]).shape == (3, 1, 2):  # the folds: the 3-point lines
             folds.append(np.asarray(pts[0], dtype=float).reshape(3, 2) / (1 << SHIFT))
         return polylines(img, pts, *args, **kwargs)
 
-    monkeypatch.setattr(render.cv2, "polylines", record)
+    monkeypatch.setattr(cv2, "polylines", record)
     size = 256
     img = backdrop(s.background, size, size)
     scale, centre = crop_placement(s, size)
