@@ -4,6 +4,8 @@ A detector sees images of every size; a batch needs one tensor. Each image is re
 side is `input_size` (small images are enlarged too, so a face's size at the network input does not
 depend on the source resolution, as retinaface-pytorch's `LongestMaxSize`), then pasted top-left on
 a canvas whose sides are the batch's largest sides rounded up to a multiple of the coarsest stride.
+The canvas stays uint8 (a quarter of float32's bytes to copy or upload to a GPU) and is normalised
+where the network runs: `normalise` on the CPU for ONNX Runtime, the torch backend on its device.
 Padding is zero after normalisation, i.e. the mean colour, which the networks read as background.
 Pasting top-left means mapping back is a single division by the resize scale. Batches group images
 of one canvas shape (`grouped_batches`) so little of the canvas is padding.
@@ -60,18 +62,40 @@ def canvas_shape(prepared: Prepared, multiple: int = 32) -> tuple[int, int]:
     return math.ceil(h / multiple) * multiple, math.ceil(w / multiple) * multiple
 
 
-def letterbox(batch: list[Prepared], norm: Normalisation, multiple: int = 32) -> np.ndarray:
-    """Stack prepared RGB uint8 images into one normalised float32 NCHW tensor (zero padded)."""
+@dataclass(frozen=True)
+class Canvas:
+    """A letterboxed batch: uint8 NHWC pixels in the network's channel order, and each image's (h, w)
+    on the canvas (beyond it is padding)."""
+
+    pixels: np.ndarray
+    sizes: tuple[tuple[int, int], ...]
+
+
+def letterbox_pixels(batch: list[Prepared], bgr: bool = False, multiple: int = 32) -> Canvas:
+    """Paste prepared RGB uint8 images top-left on one zeroed uint8 canvas (BGR when `bgr`)."""
     shapes = [canvas_shape(p, multiple) for p in batch]
     height, width = max(s[0] for s in shapes), max(s[1] for s in shapes)
-    canvas = np.zeros((len(batch), height, width, 3), np.float32)
+    pixels = np.zeros((len(batch), height, width, 3), np.uint8)
+    for i, p in enumerate(batch):
+        h, w = p.image.shape[:2]
+        pixels[i, :h, :w] = p.image[..., ::-1] if bgr else p.image
+    return Canvas(pixels, tuple(p.image.shape[:2] for p in batch))
+
+
+def normalise(canvas: Canvas, norm: Normalisation) -> np.ndarray:
+    """The float32 NCHW network input of a canvas: `(pixel - mean) / std`, padding zero."""
     mean = np.asarray(norm.mean, np.float32)
     inv_std = 1.0 / np.asarray(norm.std, np.float32)
-    for i, p in enumerate(batch):
-        img = p.image[..., ::-1] if norm.bgr else p.image
-        h, w = img.shape[:2]
-        np.multiply(np.subtract(img, mean, dtype=np.float32), inv_std, out=canvas[i, :h, :w])
-    return np.ascontiguousarray(canvas.transpose(0, 3, 1, 2))
+    out = np.zeros(canvas.pixels.shape, np.float32)
+    for i, (h, w) in enumerate(canvas.sizes):
+        centred = np.subtract(canvas.pixels[i, :h, :w], mean, dtype=np.float32)
+        np.multiply(centred, inv_std, out=out[i, :h, :w])
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+def letterbox(batch: list[Prepared], norm: Normalisation, multiple: int = 32) -> np.ndarray:
+    """Stack prepared RGB uint8 images into one normalised float32 NCHW tensor (zero padded)."""
+    return normalise(letterbox_pixels(batch, norm.bgr, multiple), norm)
 
 
 def prefetch_map(fn: Callable[[T], R], items: Iterable[T], executor: Executor, depth: int) -> Iterator[R]:

@@ -1,7 +1,8 @@
 """What the two RetinaFace backends share: letterboxed batches in, priors decoded, faces selected.
 
-A backend only says how its network is normalised and how to run one NCHW batch to the raw
-(loc, face probability, landmark) arrays over the standard priors (`facerep.faces.priors`).
+A backend only says how its network is normalised and how to run one letterboxed uint8 canvas to the
+raw (loc, face probability, landmark) arrays over the standard priors (`facerep.faces.priors`); it
+normalises where its network runs (`batching.normalise` on the CPU, on the GPU for the torch one).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from abc import abstractmethod
 
 import numpy as np
 
-from facerep.faces.batching import Normalisation, Prepared, letterbox, resize_longest
+from facerep.faces.batching import Canvas, Normalisation, Prepared, letterbox_pixels, resize_longest
 from facerep.faces.detector import Detections, Detector
 from facerep.faces.postprocess import Selection, select_faces
 from facerep.faces.priors import decode_boxes, decode_landmarks, prior_boxes
@@ -27,9 +28,9 @@ class RetinaFaceBase(Detector):
         self.batch_size = batch_size
 
     @abstractmethod
-    def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Run the network on a float32 NCHW batch: loc (N, P, 4), face probability (N, P) and
-        landmark regressions (N, P, 10)."""
+    def forward(self, canvas: Canvas) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Normalise and run the network on a letterboxed canvas: loc (N, P, 4), face probability
+        (N, P) and landmark regressions (N, P, 10)."""
 
     def prepare(self, image: np.ndarray) -> Prepared:
         return resize_longest(image, self.input_size)
@@ -37,9 +38,9 @@ class RetinaFaceBase(Detector):
     def detect_prepared(self, batch: list[Prepared]) -> list[Detections]:
         if not batch:
             return []
-        tensor = letterbox(batch, self.normalisation)
-        loc, prob, landm = self.forward(tensor)
-        priors = prior_boxes(tensor.shape[2], tensor.shape[3])
+        canvas = letterbox_pixels(batch, self.normalisation.bgr)
+        loc, prob, landm = self.forward(canvas)
+        priors = prior_boxes(canvas.pixels.shape[1], canvas.pixels.shape[2])
         out = []
         for i, p in enumerate(batch):
             keep = prob[i] >= self.selection.threshold

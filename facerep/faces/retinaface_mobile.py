@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.errors import MissingModelError
-from facerep.faces.batching import Normalisation
+from facerep.faces.batching import Canvas, Normalisation, normalise
 from facerep.faces.config import DetectParams
 from facerep.faces.postprocess import Selection
 from facerep.faces.retinaface_base import RetinaFaceBase
@@ -93,6 +93,6 @@ class RetinaFaceMobile(RetinaFaceBase):
             parallel_batches=params.workers if on_cpu else 1,
         )
 
-    def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        loc, conf, landm = self.session.run(None, {"input": batch})
+    def forward(self, canvas: Canvas) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        loc, conf, landm = self.session.run(None, {"input": normalise(canvas, self.normalisation)})
         return loc, conf[..., 1], landm

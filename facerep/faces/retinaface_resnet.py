@@ -29,7 +29,7 @@ from torch import nn
 from torchvision.models import resnet50
 
 from facerep.errors import InputError, MissingModelError
-from facerep.faces.batching import Normalisation
+from facerep.faces.batching import Canvas, Normalisation
 from facerep.faces.config import RETINAFACE_RESNET50_URL, DetectParams
 from facerep.faces.postprocess import Selection
 from facerep.faces.retinaface_base import RetinaFaceBase
@@ -228,6 +228,9 @@ class RetinaFaceResNet50(RetinaFaceBase):
         self.half = self.device.type == "cuda"
         net = net.to(self.device, memory_format=torch.channels_last)
         self.net = net.half() if self.half else net
+        norm = self.normalisation
+        self._mean = torch.tensor(norm.mean, device=self.device).view(1, 3, 1, 1)
+        self._inv_std = 1.0 / torch.tensor(norm.std, device=self.device).view(1, 3, 1, 1)
 
     @classmethod
     def from_params(cls, params: DetectParams) -> RetinaFaceResNet50:
@@ -235,10 +238,22 @@ class RetinaFaceResNet50(RetinaFaceBase):
         selection = Selection(params.threshold, params.nms_iou, params.min_face_px, params.max_faces)
         return cls(net, selection, params.input_size, params.batch_size, params.device)
 
+    def device_input(self, canvas: Canvas) -> torch.Tensor:
+        """The canvas uploaded as uint8 (pinned, asynchronously, on CUDA) and normalised on the device,
+        then cast to the network's dtype (normalised in float32 first, so fp16 rounds only the result).
+        NHWC permuted to NCHW is already channels-last in memory."""
+        pixels = torch.from_numpy(canvas.pixels)
+        if self.device.type == "cuda":
+            pixels = pixels.pin_memory()
+        x = pixels.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+        x = (x.float() - self._mean) * self._inv_std
+        for i, (h, w) in enumerate(canvas.sizes):  # padding is zero after normalisation, as on the CPU
+            x[i, :, h:] = 0
+            x[i, :, :, w:] = 0
+        return x.half() if self.half else x
+
     @torch.inference_mode()
-    def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x = torch.from_numpy(batch).to(self.device, non_blocking=True)
-        x = x.half() if self.half else x
-        loc, cls, landm = self.net(x.contiguous(memory_format=torch.channels_last))
+    def forward(self, canvas: Canvas) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        loc, cls, landm = self.net(self.device_input(canvas))
         prob = torch.softmax(cls.float(), dim=-1)[..., 1]
         return loc.float().cpu().numpy(), prob.cpu().numpy(), landm.float().cpu().numpy()

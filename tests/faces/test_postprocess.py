@@ -1,6 +1,7 @@
 """Priors, decoding, NMS, face selection and letterboxing: the pieces both RetinaFace backends share."""
 
 import numpy as np
+import torch
 
 from facerep.faces.batching import Normalisation, grouped_batches, letterbox, resize_longest
 from facerep.faces.postprocess import Selection, box_iou, nms, select_faces
@@ -61,3 +62,23 @@ def test_grouped_batches_emit_every_item_once_within_the_waiting_limit():
         full[limit] = sum(len(b) == 4 for b in out)
     assert full[12] == 5  # a, b, c once each (items 0-11), d twice; the rest waits to the end
     assert full[5] < full[12]  # a tight limit flushes partial groups early
+
+
+def test_torch_backend_normalises_the_uint8_canvas_on_its_device_as_the_cpu_path_does():
+    """detect uploads uint8 canvases; the torch backend's device normalisation (padding zeroed) equals
+    the numpy normalisation the ONNX backends feed, and its input is channels-last."""
+    from facerep.faces.batching import letterbox_pixels, normalise
+    from facerep.faces.retinaface_resnet import RetinaFaceNet, RetinaFaceResNet50
+
+    rng = np.random.default_rng(0)
+    a = resize_longest(rng.integers(0, 256, (90, 50, 3), dtype=np.uint8), 64)
+    b = resize_longest(rng.integers(0, 256, (30, 80, 3), dtype=np.uint8), 64)
+    backend = RetinaFaceResNet50(RetinaFaceNet(), Selection(threshold=0.5), input_size=64, device="cpu")
+    canvas = letterbox_pixels([a, b], backend.normalisation.bgr)
+    assert canvas.pixels.dtype == np.uint8 and canvas.sizes == ((64, 36), (24, 64))
+    on_device = backend.device_input(canvas)
+    assert on_device.is_contiguous(memory_format=torch.channels_last)
+    expected = normalise(canvas, backend.normalisation)
+    np.testing.assert_allclose(on_device.numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert not expected[1, :, 24:].any() and not expected[0, :, :, 36:].any()
+    np.testing.assert_array_equal(letterbox([a, b], backend.normalisation), expected)
