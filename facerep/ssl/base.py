@@ -2,9 +2,10 @@
 
 How a method plugs in (the contract the face methods ProS, FRA, PCL and SimFLE build on):
 
-- Subclass `Method`, decorate with `@register("<name>")` in `facerep/ssl/methods/<name>.py`, and add
-  its parameter model (a `MethodParams` subclass: its `crops`, its `optim`, its own fields) as
-  `pretrain.<name>` in `facerep/ssl/config.py` and pipeline_params.yaml.
+- One file, `facerep/ssl/methods/<name>.py`, holds the method and its parameter model: a
+  `MethodParams` subclass (its `crops`, its `optim`, its paper's fields and defaults), registered
+  with the class by `@register_method("<name>", params=XParams)`. The registry makes it the
+  `pretrain.<name>` section of the parameters; nothing else is edited (docs/extending.md).
 - `__init__(backbone, params, ctx)`: call `super().__init__(...)`, then build heads. The backbone
   (`facerep.ssl.backbones.Backbone`) gives pooled features `backbone(x)` and the spatial map
   `backbone.forward_features(x)`. `ctx` (`TrainContext`) gives total steps, steps per epoch, the
@@ -57,6 +58,8 @@ class Method(nn.Module):
     """Backbone + method heads; `training_step` returns the loss and its named components."""
 
     name: ClassVar[str] = ""
+    # The model of this method's `pretrain.<name>` section; set by `register_method`.
+    params_model: ClassVar[type[MethodParams]] = MethodParams
     # Local views from the curated face-aware boxes of each shard sample (ProS 3.1) instead of at random.
     face_aware_crops: ClassVar[bool] = False
 

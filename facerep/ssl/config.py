@@ -1,16 +1,23 @@
 """Parameters of the pretrain stage (`pretrain:` in pipeline_params.yaml).
 
-Engine settings (batch, precision, data) are shared; each method has its own section holding its
-paper's hyper-parameters and optimiser, named like the method (`pretrain.swav`, `pretrain.byol`, ...).
+Engine settings (batch, precision, data) are shared and declared here; each method has its own
+section `pretrain.<name>` (`pretrain.swav`, `pretrain.byol`, ...) holding its paper's
+hyper-parameters, views and optimiser, whose model (a `MethodParams` subclass) lives in the method's
+own file and is registered with it (`facerep.ssl.registry.register_method`). `PretrainParams` reads
+the sections from the registry when it validates, so importing this module does not import torch.
 Defaults are sized for a CPU demo (small backbone, 64 px, a short run); where a paper value is too
 heavy for that, the field's comment gives the paper value and docs/pretrain.md the override.
 Learning rates are per 256 images and scale linearly with the global batch (Goyal et al. 2017), as
 in the SwAV, BYOL, SimCLR, MoCo and DINO code bases.
 """
 
-from typing import Literal
+from __future__ import annotations
 
-from pydantic import Field
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, GetJsonSchemaHandler, ValidationError, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from facerep.paramsbase import StrictModel
 
@@ -61,256 +68,6 @@ class MethodParams(StrictModel):
     optim: OptimParams = Field(default_factory=OptimParams)
 
 
-class SwavParams(MethodParams):
-    """SwAV as Bulat et al. 3.1/A.1 use it (Caron et al. 2020 for what A.1 leaves unsaid)."""
-
-    crops: CropParams = Field(default_factory=lambda: CropParams(local_count=6))
-    optim: OptimParams = Field(
-        default_factory=lambda: OptimParams(
-            name="lars", base_lr=0.3, final_lr_ratio=0.045 / 4.8, warmup_fraction=0.05, weight_decay=1e-6
-        )
-    )
-    temperature: float = Field(0.1, gt=0)
-    epsilon: float = Field(0.05, gt=0)
-    sinkhorn_iters: int = Field(3, ge=1)
-    prototypes: int = Field(3000, ge=2)
-    hidden_dim: int = Field(2048, gt=0)
-    output_dim: int = Field(128, gt=0)
-    freeze_prototypes_steps: int | None = Field(None, ge=0)
-    queue_length: int = Field(0, ge=0)
-    queue_start_steps: int = Field(0, ge=0)
-
-
-class ByolParams(MethodParams):
-    """BYOL (Grill et al. 2020, section 3.3 and appendix B/C)."""
-
-    crops: CropParams = Field(
-        default_factory=lambda: CropParams(
-            global_scale=(0.08, 1.0), color_jitter=BYOL_JITTER, blur=[1.0, 0.1], solarize=[0.0, 0.2]
-        )
-    )
-    optim: OptimParams = Field(
-        default_factory=lambda: OptimParams(
-            name="lars", base_lr=0.2, warmup_fraction=0.01, weight_decay=1.5e-6, exclude_bias_norm=True
-        )
-    )
-    hidden_dim: int = Field(4096, gt=0)
-    output_dim: int = Field(256, gt=0)
-    momentum: float = Field(0.996, ge=0, le=1)
-    momentum_end: float = Field(1.0, ge=0, le=1)
-
-
-class MocoV2Params(MethodParams):
-    """MoCo v2 (Chen et al. 2020, Improved Baselines): MLP head, temperature 0.2, blur, cosine lr."""
-
-    crops: CropParams = Field(
-        default_factory=lambda: CropParams(global_scale=(0.2, 1.0), color_jitter=MOCO_JITTER)
-    )
-    optim: OptimParams = Field(
-        default_factory=lambda: OptimParams(name="sgd", base_lr=0.03, weight_decay=1e-4)
-    )
-    temperature: float = Field(0.2, gt=0)
-    queue_length: int = Field(65536, ge=0)
-    momentum: float = Field(0.999, ge=0, le=1)
-    hidden_dim: int = Field(2048, gt=0)
-    output_dim: int = Field(128, gt=0)
-    symmetric: bool = False  # True: also the second view as query (MoCo v3's symmetrised loss)
-
-
-class SimclrParams(MethodParams):
-    """SimCLR (Chen et al. 2020, section 4 and appendix B.1, B.9)."""
-
-    crops: CropParams = Field(default_factory=lambda: CropParams(global_scale=(0.08, 1.0)))
-    optim: OptimParams = Field(
-        default_factory=lambda: OptimParams(
-            name="lars", base_lr=0.3, warmup_fraction=0.1, weight_decay=1e-6, exclude_bias_norm=True
-        )
-    )
-    temperature: float = Field(0.1, gt=0)
-    hidden_dim: int = Field(2048, gt=0)
-    output_dim: int = Field(128, gt=0)
-
-
-def dino_crops() -> CropParams:
-    """DINO's multi-crop (Caron et al. 2021, appendix): 2 global views at scale 0.4-1 and 8 local views
-    at 0.05-0.4, BYOL's colour jitter, blur 1.0/0.1/0.5 and solarize on the second global view. ProS
-    reuses it."""
-    return CropParams(
-        global_scale=(0.4, 1.0),
-        local_scale=(0.05, 0.4),
-        local_count=8,
-        color_jitter=BYOL_JITTER,
-        blur=[1.0, 0.1, 0.5],
-        solarize=[0.0, 0.2, 0.0],
-    )
-
-
-class DinoParams(MethodParams):
-    """DINO (Caron et al. 2021, section 3 and appendix): defaults of its ViT-S/16 recipe.
-
-    `output_dim` is 65536 in the paper; the CPU default is 4096 (the head's last layer dominates the
-    cost of a small backbone).
-    """
-
-    crops: CropParams = Field(default_factory=dino_crops)
-    optim: OptimParams = Field(
-        default_factory=lambda: OptimParams(
-            name="adamw",
-            base_lr=5e-4,
-            final_lr_ratio=2e-3,
-            warmup_fraction=0.1,
-            weight_decay=0.04,
-            weight_decay_end=0.4,
-            exclude_bias_norm=True,
-            clip_grad=3.0,
-            clip_per_parameter=True,
-        )
-    )
-    output_dim: int = Field(4096, gt=1)
-    hidden_dim: int = Field(2048, gt=0)
-    bottleneck_dim: int = Field(256, gt=0)
-    student_temperature: float = Field(0.1, gt=0)
-    teacher_temperature: float = Field(0.04, gt=0)
-    teacher_temperature_end: float = Field(0.07, gt=0)
-    teacher_temperature_warmup_fraction: float = Field(0.3, ge=0, le=1)
-    center_momentum: float = Field(0.9, ge=0, le=1)
-    momentum: float = Field(0.996, ge=0, le=1)
-    momentum_end: float = Field(1.0, ge=0, le=1)
-    freeze_last_layer_steps: int | None = Field(None, ge=0)
-
-
-class ProsParams(MethodParams):
-    """ProS (Di et al., sections 3.1-3.3); `facerep.ssl.methods.pros` says where the paper is silent.
-
-    Paper: ViT-S/16 (`pretrain.backbone=vit_s16`), 224 px global and 96 px local views, 20 epochs at
-    batch 256 with AdamW (weight decay 0.04), lr 2e-4 warmed over 2 epochs to 1e-3, cosine to 1e-6.
-    The crop counts and scales are DINO's (the paper cites DINO's multi-crop without numbers).
-    `teacher_target="sinkhorn"` replaces eq. 1's sharpened teacher softmax by Sinkhorn-Knopp codes
-    (epsilon = `teacher_temperature`, as DINOv2's teacher centring), a deviation from the paper for
-    short runs; `facerep.ssl.methods.pros` says why.
-    """
-
-    crops: CropParams = Field(default_factory=dino_crops)
-    optim: OptimParams = Field(
-        default_factory=lambda: OptimParams(
-            name="adamw",
-            base_lr=1e-3,
-            final_lr_ratio=1e-3,
-            warmup_fraction=0.1,
-            weight_decay=0.04,
-            exclude_bias_norm=True,
-            clip_grad=3.0,
-            clip_per_parameter=True,
-        )
-    )
-    prototypes: int = Field(1024, ge=2)
-    output_dim: int = Field(256, gt=0)
-    hidden_dim: int = Field(2048, gt=0)
-    teacher_temperature: float = Field(0.025, gt=0)
-    student_temperature: float = Field(0.1, gt=0)
-    teacher_target: Literal["softmax", "sinkhorn"] = "softmax"
-    projector_bn: bool = False
-    sinkhorn_iters: int = Field(3, ge=1)
-    entropy_weight: float = Field(1.0, ge=0)
-    momentum: float = Field(0.996, ge=0, le=1)
-    momentum_end: float = Field(1.0, ge=0, le=1)
-
-
-class FraParams(MethodParams):
-    """FRA (Gao and Patras, sections 3.2-3.4, 4.1.1, Tables 7-8): BYOL's settings plus the region terms.
-
-    Paper: ResNet-50 (`pretrain.backbone=resnet50`), BYOL augmentations and optimiser, N = 8 heatmaps,
-    one decoder layer, lambda_c = 0.5, lambda_r = 0.1.
-    """
-
-    crops: CropParams = Field(
-        default_factory=lambda: CropParams(
-            global_scale=(0.08, 1.0), color_jitter=BYOL_JITTER, blur=[1.0, 0.1], solarize=[0.0, 0.2]
-        )
-    )
-    optim: OptimParams = Field(
-        default_factory=lambda: OptimParams(
-            name="lars", base_lr=0.2, warmup_fraction=0.01, weight_decay=1.5e-6, exclude_bias_norm=True
-        )
-    )
-    hidden_dim: int = Field(4096, gt=0)
-    output_dim: int = Field(256, gt=0)
-    heatmaps: int = Field(8, ge=2)
-    decoder_layers: int = Field(1, ge=1)
-    decoder_dim: int = Field(256, gt=0)
-    decoder_heads: int = Field(8, ge=1)
-    lambda_c: float = Field(0.5, ge=0, le=1)
-    lambda_r: float = Field(0.1, ge=0)
-    heatmap_temperature: float = Field(0.1, gt=0)
-    sinkhorn_epsilon: float = Field(0.05, gt=0)
-    sinkhorn_iters: int = Field(3, ge=1)
-    memax_weight: float = Field(1.0, ge=0)
-    momentum: float = Field(0.996, ge=0, le=1)
-    momentum_end: float = Field(1.0, ge=0, le=1)
-
-
-class PclParams(MethodParams):
-    """PCL (Liu et al., sections 3.1-3.3 and 4.1): 64 px views, flips as the pose variation.
-
-    Paper: a 16-layer CNN backbone, 2048-d pose and face features, Adam (beta 0.9/0.999) at lr 1e-4
-    for batch 256 with cosine annealing, tau = 0.07, 1000 epochs. `feature_dim` defaults to 512 for
-    CPU runs (set 2048 for the paper). Horizontal flip is the pose augmentation, so the views do not
-    flip (`crops.flip` must stay false).
-    """
-
-    crops: CropParams = Field(default_factory=lambda: CropParams(global_scale=(0.2, 1.0)))
-    optim: OptimParams = Field(
-        default_factory=lambda: OptimParams(name="adamw", base_lr=1e-4, weight_decay=0.0)
-    )
-    feature_dim: int = Field(512, gt=0)
-    decoder_channels: int = Field(256, gt=0)
-    temperature: float = Field(0.07, gt=0)
-    orth_weight: float = Field(1.0, ge=0)
-    dwa_temperature: float = Field(2.0, gt=0)
-    dwa_period_steps: int | None = Field(None, ge=1)
-
-
-class SimfleParams(MethodParams):
-    """SimFLE (Moon et al., sections 3.1-3.3 and 4.1).
-
-    Paper: ResNet-50 (`pretrain.backbone=resnet50`), 224 px global views (`crops.global_size=224`),
-    FaceMAE at 112 px (`mae_size=112`) with an MAE ViT-Base (`mae_dim=768`, `mae_depth=12`,
-    `mae_heads=12`, decoder 512 x 8), SGD momentum 0.9, weight decay 1e-4, lr 0.05 for batch 256,
-    cosine decay, 100 epochs. The CPU defaults shrink the views and the MAE. Where the paper is silent
-    the authors' code (github.com/jymoon0613/simfle) decides: target momentum 0.99, constant.
-    """
-
-    crops: CropParams = Field(default_factory=lambda: CropParams(global_scale=(0.08, 1.0)))
-    optim: OptimParams = Field(
-        default_factory=lambda: OptimParams(name="sgd", base_lr=0.05, weight_decay=1e-4)
-    )
-    hidden_dim: int = Field(4096, gt=0)
-    output_dim: int = Field(256, gt=0)
-    distill_dim: int = Field(256, gt=0)
-    momentum: float = Field(0.99, ge=0, le=1)  # paper silent; the authors' code: constant 0.99
-    momentum_end: float = Field(0.99, ge=0, le=1)
-    mae_size: int = Field(64, gt=0)
-    patch_size: int = Field(16, gt=0)
-    mask_ratio: float = Field(0.75, gt=0, lt=1)
-    groups: int = Field(32, ge=1)
-    mae_dim: int = Field(192, gt=0)
-    mae_depth: int = Field(4, ge=1)
-    mae_heads: int = Field(3, ge=1)
-    decoder_dim: int = Field(128, gt=0)
-    decoder_depth: int = Field(2, ge=1)
-    decoder_heads: int = Field(4, ge=1)
-    alpha: float = Field(0.3, ge=0)
-    beta: float = Field(0.03, ge=0)
-    distill_temperature: float = Field(4.0, gt=0)
-    # refined: eq. 3's mask, trained by L_r (3.2); semantic: eq. 3 untrained by L_r (the authors' code);
-    # random: MAE's random mask (Table 3 c)
-    masking: Literal["refined", "semantic", "random"] = "refined"
-    refine_temperature: float = Field(1.0, gt=0)
-    # distill: FaceMAE reads detached backbone maps (3.3, Table 3 d); direct: L_g and the mask's
-    # gradient reach the backbone (Table 3 b)
-    connection: Literal["distill", "direct"] = "distill"
-
-
 class DataParams(StrictModel):
     """Where images come from (`facerep.ssl.data`): the shard stage's tar shards (the pipeline's own
     curated faces, by default), SynthFaces face images or an image folder."""
@@ -335,6 +92,15 @@ class KnnParams(StrictModel):
 
 
 class PretrainParams(StrictModel):
+    """The engine's settings, and one section per registered method (`section(name)`).
+
+    The sections are pydantic extras: on validation each registered method's section is validated by
+    its own model (a partial mapping keeps that model's defaults, an absent one is its defaults), and
+    any other unknown key is refused as `StrictModel` refuses it.
+    """
+
+    model_config = ConfigDict(extra="allow")  # the method sections; `_method_sections` refuses others
+
     method: str = "swav"
     backbone: str = "resnet18_small"
     max_steps: int = Field(60, gt=0)
@@ -353,12 +119,53 @@ class PretrainParams(StrictModel):
     log_every: int = Field(10, ge=1)
     data: DataParams = Field(default_factory=DataParams)
     knn: KnnParams = Field(default_factory=KnnParams)
-    swav: SwavParams = Field(default_factory=SwavParams)
-    byol: ByolParams = Field(default_factory=ByolParams)
-    mocov2: MocoV2Params = Field(default_factory=MocoV2Params)
-    simclr: SimclrParams = Field(default_factory=SimclrParams)
-    dino: DinoParams = Field(default_factory=DinoParams)
-    pros: ProsParams = Field(default_factory=ProsParams)
-    fra: FraParams = Field(default_factory=FraParams)
-    pcl: PclParams = Field(default_factory=PclParams)
-    simfle: SimfleParams = Field(default_factory=SimfleParams)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_sections(cls, data: Any) -> Any:
+        """Validate `pretrain.<name>` by the model registered for method `name`; refuse other keys.
+
+        The registry imports the methods (and torch) here, on first validation, never at import time.
+        """
+        if not isinstance(data, dict):
+            return data
+        from facerep.ssl.registry import method_params
+
+        sections = method_params()
+        unknown = [k for k in data if k not in cls.model_fields and k not in sections]
+        if unknown:
+            errors = [{"type": "extra_forbidden", "loc": (k,), "input": data[k]} for k in unknown]
+            raise ValidationError.from_exception_data(cls.__name__, errors)  # type: ignore[arg-type]
+        return {**data, **{name: _section(name, model, data.get(name)) for name, model in sections.items()}}
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The engine's fields and every registered method's section (the Prefect form shows them)."""
+        from facerep.ssl.registry import method_params
+
+        json_schema = handler(schema)
+        target = handler.resolve_ref_schema(json_schema)
+        for name, model in method_params().items():
+            target["properties"][name] = handler(model.__pydantic_core_schema__)
+        target["additionalProperties"] = False
+        return json_schema
+
+    def section(self, method: str) -> MethodParams:
+        """The parameters of `method` (`pretrain.<method>`)."""
+        return getattr(self, method)
+
+
+def _section(name: str, model: type[MethodParams], value: Any) -> MethodParams:
+    """`value` (None, a mapping or already a model) validated by `model`; errors keep their key path."""
+    if isinstance(value, model):
+        return value
+    try:
+        return model.model_validate({} if value is None else value)
+    except ValidationError as exc:
+        errors = [
+            {"type": PydanticCustomError(e["type"], e["msg"]), "loc": (name, *e["loc"]), "input": e["input"]}
+            for e in exc.errors()
+        ]
+        raise ValidationError.from_exception_data(exc.title, errors) from None  # type: ignore[arg-type]

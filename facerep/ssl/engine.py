@@ -141,9 +141,7 @@ class Engine:
             torch.use_deterministic_algorithms(True, warn_only=True)
         cuda_speedups(self.device, pretrain.deterministic)
         method_cls = get_method(pretrain.method)
-        self.mparams = getattr(pretrain, pretrain.method, None)
-        if self.mparams is None:
-            raise InputError(f"pretrain.{pretrain.method}: no parameter section for this method")
+        self.mparams = pretrain.section(pretrain.method)
         torch.manual_seed(seed)
         self.num_workers = default_workers() if pretrain.num_workers is None else pretrain.num_workers
         d = pretrain.data

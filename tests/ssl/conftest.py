@@ -28,12 +28,14 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def params_for(tmp_path: Path, synth_root: Path):
-    """`params_for(*sets)`: test parameters rooted in this test's tmp_path, with extra `--set` items."""
-    return lambda *sets: make_params(tmp_path, synth_root, *sets)
+    """`params_for(*sets, file=None)`: test parameters rooted in this test's tmp_path, with extra `--set`
+    items (and a parameter file)."""
+    return lambda *sets, file=None: make_params(tmp_path, synth_root, *sets, file=file)
 
 
-def make_params(tmp_path: Path, synth_root: Path, *sets: str) -> Params:
-    """Small CPU parameters for tests: tiny backbone, 64 px, a local MLflow SQLite store in tmp_path."""
+def make_params(tmp_path: Path, synth_root: Path, *sets: str, file: Path | None = None) -> Params:
+    """Small CPU parameters for tests: tiny backbone, 64 px, a local MLflow SQLite store in tmp_path;
+    `file` is a parameter file under them (the `sets` still win)."""
     base = [
         f"paths.synth={synth_root}",
         "pretrain.data.source=synth_faces",
@@ -47,4 +49,4 @@ def make_params(tmp_path: Path, synth_root: Path, *sets: str) -> Params:
         "pretrain.knn.max_train=64",
         "pretrain.knn.max_test=32",
     ]
-    return load_params(None, [*base, *sets])
+    return load_params(file, [*base, *sets])

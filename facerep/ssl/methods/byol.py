@@ -11,16 +11,36 @@ from __future__ import annotations
 
 import torch
 from lightly.models.modules.heads import BYOLPredictionHead, BYOLProjectionHead
+from pydantic import Field
 from torch import Tensor
 
 from facerep.ssl.backbones import Backbone
 from facerep.ssl.base import Method, TrainContext
-from facerep.ssl.config import ByolParams
+from facerep.ssl.config import BYOL_JITTER, CropParams, MethodParams, OptimParams
 from facerep.ssl.losses.byol import byol_loss
-from facerep.ssl.registry import register
+from facerep.ssl.registry import register_method
 
 
-@register("byol")
+class ByolParams(MethodParams):
+    """BYOL (Grill et al. 2020, section 3.3 and appendix B/C)."""
+
+    crops: CropParams = Field(
+        default_factory=lambda: CropParams(
+            global_scale=(0.08, 1.0), color_jitter=BYOL_JITTER, blur=[1.0, 0.1], solarize=[0.0, 0.2]
+        )
+    )
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(
+            name="lars", base_lr=0.2, warmup_fraction=0.01, weight_decay=1.5e-6, exclude_bias_norm=True
+        )
+    )
+    hidden_dim: int = Field(4096, gt=0)
+    output_dim: int = Field(256, gt=0)
+    momentum: float = Field(0.996, ge=0, le=1)
+    momentum_end: float = Field(1.0, ge=0, le=1)
+
+
+@register_method("byol", params=ByolParams)
 class BYOL(Method):
     params: ByolParams
 

@@ -15,17 +15,66 @@ from __future__ import annotations
 
 import torch
 from lightly.models.modules.heads import DINOProjectionHead
+from pydantic import Field
 from torch import Tensor
 
 from facerep.ssl import dist
 from facerep.ssl.backbones import Backbone, ViTBackbone
 from facerep.ssl.base import Method, TrainContext
-from facerep.ssl.config import DinoParams
+from facerep.ssl.config import BYOL_JITTER, CropParams, MethodParams, OptimParams
 from facerep.ssl.losses.dino import center_update, dino_loss, teacher_entropy
-from facerep.ssl.registry import register
+from facerep.ssl.registry import register_method
 
 
-@register("dino")
+def dino_crops() -> CropParams:
+    """DINO's multi-crop (Caron et al. 2021, appendix): 2 global views at scale 0.4-1 and 8 local views
+    at 0.05-0.4, BYOL's colour jitter, blur 1.0/0.1/0.5 and solarize on the second global view. ProS
+    reuses it."""
+    return CropParams(
+        global_scale=(0.4, 1.0),
+        local_scale=(0.05, 0.4),
+        local_count=8,
+        color_jitter=BYOL_JITTER,
+        blur=[1.0, 0.1, 0.5],
+        solarize=[0.0, 0.2, 0.0],
+    )
+
+
+class DinoParams(MethodParams):
+    """DINO (Caron et al. 2021, section 3 and appendix): defaults of its ViT-S/16 recipe.
+
+    `output_dim` is 65536 in the paper; the CPU default is 4096 (the head's last layer dominates the
+    cost of a small backbone).
+    """
+
+    crops: CropParams = Field(default_factory=dino_crops)
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(
+            name="adamw",
+            base_lr=5e-4,
+            final_lr_ratio=2e-3,
+            warmup_fraction=0.1,
+            weight_decay=0.04,
+            weight_decay_end=0.4,
+            exclude_bias_norm=True,
+            clip_grad=3.0,
+            clip_per_parameter=True,
+        )
+    )
+    output_dim: int = Field(4096, gt=1)
+    hidden_dim: int = Field(2048, gt=0)
+    bottleneck_dim: int = Field(256, gt=0)
+    student_temperature: float = Field(0.1, gt=0)
+    teacher_temperature: float = Field(0.04, gt=0)
+    teacher_temperature_end: float = Field(0.07, gt=0)
+    teacher_temperature_warmup_fraction: float = Field(0.3, ge=0, le=1)
+    center_momentum: float = Field(0.9, ge=0, le=1)
+    momentum: float = Field(0.996, ge=0, le=1)
+    momentum_end: float = Field(1.0, ge=0, le=1)
+    freeze_last_layer_steps: int | None = Field(None, ge=0)
+
+
+@register_method("dino", params=DinoParams)
 class DINO(Method):
     params: DinoParams
 

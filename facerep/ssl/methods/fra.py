@@ -27,24 +27,76 @@ from __future__ import annotations
 
 import torch
 from lightly.models.modules.heads import BYOLPredictionHead, BYOLProjectionHead
-from torch import Tensor
+from pydantic import Field
+from torch import Tensor, nn
 
 from facerep.ssl.backbones import Backbone
 from facerep.ssl.base import Method, TrainContext
-from facerep.ssl.config import FraParams
-from facerep.ssl.heads_fra import MaskEmbeddingHead
 from facerep.ssl.losses.fra import assignment_scores, heatmaps, region_pool, relation_loss, similarity_loss
-from facerep.ssl.registry import register
+from facerep.ssl.methods.byol import ByolParams
+from facerep.ssl.registry import register_method
 
 
-def pixelwise(head: torch.nn.Module, fmap: Tensor) -> Tensor:
+class FraParams(ByolParams):
+    """FRA (Gao and Patras, sections 3.2-3.4, 4.1.1, Tables 7-8): BYOL's settings plus the region terms.
+
+    Paper: ResNet-50 (`pretrain.backbone=resnet50`), BYOL augmentations and optimiser, N = 8 heatmaps,
+    one decoder layer, lambda_c = 0.5, lambda_r = 0.1.
+    """
+
+    heatmaps: int = Field(8, ge=2)
+    decoder_layers: int = Field(1, ge=1)
+    decoder_dim: int = Field(256, gt=0)
+    decoder_heads: int = Field(8, ge=1)
+    lambda_c: float = Field(0.5, ge=0, le=1)
+    lambda_r: float = Field(0.1, ge=0)
+    heatmap_temperature: float = Field(0.1, gt=0)
+    sinkhorn_epsilon: float = Field(0.05, gt=0)
+    sinkhorn_iters: int = Field(3, ge=1)
+    memax_weight: float = Field(1.0, ge=0)
+
+
+class MaskEmbeddingHead(nn.Module):
+    """Feature map (B, C, H, W) -> facial mask embeddings (B, N, D) (section 3.2, Fig. 2).
+
+    N learnable query embeddings (the "facial queries") attend to the backbone's feature map (keys
+    and values) through a Transformer decoder (MaskFormer's query decoder), and an MLP maps each
+    output to a D-dimensional facial mask embedding Q (N x D). The paper's decoder has one layer
+    (Table 8). The feature map is first projected to the decoder width (MaskFormer uses 256); the
+    paper does not say whether the keys carry a positional encoding, and none is added here: the
+    queries find regions by content.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, queries: int, width: int, heads: int, layers: int) -> None:
+        super().__init__()
+        self.queries = nn.Parameter(torch.randn(queries, width) * 0.02)
+        self.memory = nn.Linear(in_dim, width)
+        layer = nn.TransformerDecoderLayer(
+            width, heads, dim_feedforward=4 * width, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.decoder = nn.TransformerDecoder(layer, layers, norm=nn.LayerNorm(width))
+        self.mlp = nn.Sequential(
+            nn.Linear(width, width),
+            nn.ReLU(inplace=True),
+            nn.Linear(width, width),
+            nn.ReLU(inplace=True),
+            nn.Linear(width, out_dim),
+        )
+
+    def forward(self, fmap: Tensor) -> Tensor:
+        memory = self.memory(fmap.flatten(2).transpose(1, 2))
+        tgt = self.queries.unsqueeze(0).expand(len(fmap), -1, -1)
+        return self.mlp(self.decoder(tgt, memory))
+
+
+def pixelwise(head: nn.Module, fmap: Tensor) -> Tensor:
     """Apply a vector head to every pixel of (B, C, H, W): (B, D, H, W) (eq. 1)."""
     b, c, h, w = fmap.shape
     out = head(fmap.permute(0, 2, 3, 1).reshape(-1, c))
     return out.reshape(b, h, w, -1).permute(0, 3, 1, 2)
 
 
-@register("fra")
+@register_method("fra", params=FraParams)
 class FRA(Method):
     params: FraParams
 

@@ -21,17 +21,35 @@ from lightly.models.utils import (
     batch_unshuffle,
     batch_unshuffle_distributed,
 )
+from pydantic import Field
 from torch import Tensor
 
 from facerep.ssl import dist
 from facerep.ssl.backbones import Backbone
 from facerep.ssl.base import Method, TrainContext
-from facerep.ssl.config import MocoV2Params
+from facerep.ssl.config import MOCO_JITTER, CropParams, MethodParams, OptimParams
 from facerep.ssl.losses.infonce import infonce
-from facerep.ssl.registry import register
+from facerep.ssl.registry import register_method
 
 
-@register("mocov2")
+class MocoV2Params(MethodParams):
+    """MoCo v2 (Chen et al. 2020, Improved Baselines): MLP head, temperature 0.2, blur, cosine lr."""
+
+    crops: CropParams = Field(
+        default_factory=lambda: CropParams(global_scale=(0.2, 1.0), color_jitter=MOCO_JITTER)
+    )
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(name="sgd", base_lr=0.03, weight_decay=1e-4)
+    )
+    temperature: float = Field(0.2, gt=0)
+    queue_length: int = Field(65536, ge=0)
+    momentum: float = Field(0.999, ge=0, le=1)
+    hidden_dim: int = Field(2048, gt=0)
+    output_dim: int = Field(128, gt=0)
+    symmetric: bool = False  # True: also the second view as query (MoCo v3's symmetrised loss)
+
+
+@register_method("mocov2", params=MocoV2Params)
 class MoCoV2(Method):
     params: MocoV2Params
 

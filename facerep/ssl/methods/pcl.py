@@ -16,7 +16,7 @@ Code to paper:
 - Adam (AdamW with zero decay), lr 1e-4 per 256 images, cosine annealing, tau = 0.07 (4.1).
 
 Chosen where the paper is silent (its supplement holds the architecture): the subnets and the
-reconstruction network of `facerep.ssl.heads_pcl`, the PDD on the first view only, the L1 norm as a
+reconstruction network (`SeparatingSubnet`, `Reconstructor`), the PDD on the first view only, the L1 norm as a
 per-pixel mean, and the positive kept in eq. 5's denominator (see `facerep.ssl.losses.pcl`). The
 contrastive losses act on F_p and F_f directly, as the paper writes them (no projection head). The
 exported backbone is B, whose pooled output is the face-aware representation F_s.
@@ -24,15 +24,18 @@ exported backbone is B, whose pooled output is the face-aware representation F_s
 
 from __future__ import annotations
 
+import math
+
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
 
 from facerep.errors import InputError
 from facerep.ssl import dist
 from facerep.ssl.backbones import Backbone
 from facerep.ssl.base import Method, TrainContext
-from facerep.ssl.config import PclParams
-from facerep.ssl.heads_pcl import Reconstructor, SeparatingSubnet
+from facerep.ssl.config import CropParams, MethodParams, OptimParams
 from facerep.ssl.losses.pcl import (
     disentangle_loss,
     dwa_weights,
@@ -40,7 +43,85 @@ from facerep.ssl.losses.pcl import (
     orthogonality_loss,
     pose_contrastive_loss,
 )
-from facerep.ssl.registry import register
+from facerep.ssl.registry import register_method
+
+
+class PclParams(MethodParams):
+    """PCL (Liu et al., sections 3.1-3.3 and 4.1): 64 px views, flips as the pose variation.
+
+    Paper: a 16-layer CNN backbone, 2048-d pose and face features, Adam (beta 0.9/0.999) at lr 1e-4
+    for batch 256 with cosine annealing, tau = 0.07, 1000 epochs. `feature_dim` defaults to 512 for
+    CPU runs (set 2048 for the paper). Horizontal flip is the pose augmentation, so the views do not
+    flip (`crops.flip` must stay false).
+    """
+
+    crops: CropParams = Field(default_factory=lambda: CropParams(global_scale=(0.2, 1.0)))
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(name="adamw", base_lr=1e-4, weight_decay=0.0)
+    )
+    feature_dim: int = Field(512, gt=0)
+    decoder_channels: int = Field(256, gt=0)
+    temperature: float = Field(0.07, gt=0)
+    orth_weight: float = Field(1.0, ge=0)
+    dwa_temperature: float = Field(2.0, gt=0)
+    dwa_period_steps: int | None = Field(None, ge=1)
+
+
+class SeparatingSubnet(nn.Module):
+    """g_f or g_p: feature map (B, C, H, W) -> feature vector (B, dim).
+
+    Both subnets share one architecture ("convolutional subnets with the same architecture", 4.1):
+    conv 3x3 - BN - ReLU - conv 1x1 on the backbone's feature map, then global average pooling to a
+    `dim`-dimensional vector (2048 in the paper).
+    """
+
+    def __init__(self, in_dim: int, dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(in_dim, dim, 3, padding=1, bias=False),
+            nn.BatchNorm2d(dim),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(dim, dim, 1),
+        )
+
+    def forward(self, fmap: Tensor) -> Tensor:
+        return self.net(fmap).mean(dim=(2, 3))
+
+
+class Reconstructor(nn.Module):
+    """D: (F_f, F_p) -> image (B, 3, size, size) (3.1, Fig. 3).
+
+    Six blocks of (upsample x2, conv 3x3, BN, ReLU) from the concatenated [F_f, F_p] laid on a 1x1
+    grid, then a 3x3 convolution to RGB: 64 px out, the paper's input size. Smaller inputs use fewer
+    blocks (log2 of the size); larger ones start from a grid of size / 64 (rounded up) and the output
+    is resized to the input. The paper's layer widths are in its supplement, which we do not have: the
+    widths halve from `channels` every two blocks.
+    """
+
+    def __init__(self, dim: int, size: int, channels: int) -> None:
+        super().__init__()
+        self.size = size
+        n_blocks = min(6, math.ceil(math.log2(size)))
+        self.start = math.ceil(size / 2**n_blocks)
+        widths = [max(channels >> (i // 2), 16) for i in range(n_blocks + 1)]
+        self.stem = nn.Linear(2 * dim, widths[0] * self.start * self.start)
+        blocks: list[nn.Module] = []
+        for i in range(n_blocks):
+            blocks += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(widths[i], widths[i + 1], 3, padding=1, bias=False),
+                nn.BatchNorm2d(widths[i + 1]),
+                nn.ReLU(inplace=True),
+            ]
+        self.blocks = nn.Sequential(*blocks, nn.Conv2d(widths[-1], 3, 3, padding=1))
+        self.width = widths[0]
+
+    def forward(self, face: Tensor, pose: Tensor) -> Tensor:
+        x = self.stem(torch.cat([face, pose], dim=1)).reshape(len(face), self.width, self.start, self.start)
+        out = self.blocks(x)
+        if out.shape[-1] != self.size:
+            out = F.interpolate(out, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return out
 
 
 def hflip(x: Tensor) -> Tensor:
@@ -48,7 +129,7 @@ def hflip(x: Tensor) -> Tensor:
     return torch.flip(x, dims=[-1])
 
 
-@register("pcl")
+@register_method("pcl", params=PclParams)
 class PCL(Method):
     params: PclParams
 

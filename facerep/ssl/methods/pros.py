@@ -38,18 +38,58 @@ holds the EMA teacher (`exported_backbone`), in the same file format as every ot
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
+from pydantic import Field
 from torch import Tensor, nn
 
 from facerep.errors import InputError
 from facerep.ssl import dist
 from facerep.ssl.backbones import Backbone
 from facerep.ssl.base import Method, TrainContext
-from facerep.ssl.config import ProsParams
+from facerep.ssl.config import CropParams, MethodParams, OptimParams
 from facerep.ssl.losses.pros import pros_loss, prototype_distribution, prototype_scores
 from facerep.ssl.losses.sinkhorn import sinkhorn
-from facerep.ssl.registry import register
+from facerep.ssl.methods.dino import dino_crops
+from facerep.ssl.registry import register_method
+
+
+class ProsParams(MethodParams):
+    """ProS (Di et al., sections 3.1-3.3); the module docstring says where the paper is silent.
+
+    Paper: ViT-S/16 (`pretrain.backbone=vit_s16`), 224 px global and 96 px local views, 20 epochs at
+    batch 256 with AdamW (weight decay 0.04), lr 2e-4 warmed over 2 epochs to 1e-3, cosine to 1e-6.
+    The crop counts and scales are DINO's (the paper cites DINO's multi-crop without numbers).
+    `teacher_target="sinkhorn"` replaces eq. 1's sharpened teacher softmax by Sinkhorn-Knopp codes
+    (epsilon = `teacher_temperature`, as DINOv2's teacher centring), a deviation from the paper for
+    short runs; the module docstring says why.
+    """
+
+    crops: CropParams = Field(default_factory=dino_crops)
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(
+            name="adamw",
+            base_lr=1e-3,
+            final_lr_ratio=1e-3,
+            warmup_fraction=0.1,
+            weight_decay=0.04,
+            exclude_bias_norm=True,
+            clip_grad=3.0,
+            clip_per_parameter=True,
+        )
+    )
+    prototypes: int = Field(1024, ge=2)
+    output_dim: int = Field(256, gt=0)
+    hidden_dim: int = Field(2048, gt=0)
+    teacher_temperature: float = Field(0.025, gt=0)
+    student_temperature: float = Field(0.1, gt=0)
+    teacher_target: Literal["softmax", "sinkhorn"] = "softmax"
+    projector_bn: bool = False
+    sinkhorn_iters: int = Field(3, ge=1)
+    entropy_weight: float = Field(1.0, ge=0)
+    momentum: float = Field(0.996, ge=0, le=1)
+    momentum_end: float = Field(1.0, ge=0, le=1)
 
 
 def projector(in_dim: int, hidden: int, out: int, batch_norm: bool = False) -> nn.Module:
@@ -62,7 +102,7 @@ def projector(in_dim: int, hidden: int, out: int, batch_norm: bool = False) -> n
     return nn.Sequential(*block(in_dim), *block(hidden), nn.Linear(hidden, out))
 
 
-@register("pros")
+@register_method("pros", params=ProsParams)
 class ProS(Method):
     params: ProsParams
     face_aware_crops = True

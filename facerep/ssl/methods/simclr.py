@@ -8,17 +8,32 @@ image sees the negatives of the whole global batch (appendix B.1), as in the pap
 from __future__ import annotations
 
 from lightly.models.modules.heads import SimCLRProjectionHead
+from pydantic import Field
 from torch import Tensor
 
 from facerep.ssl import dist
 from facerep.ssl.backbones import Backbone
 from facerep.ssl.base import Method, TrainContext
-from facerep.ssl.config import SimclrParams
+from facerep.ssl.config import CropParams, MethodParams, OptimParams
 from facerep.ssl.losses.infonce import ntxent
-from facerep.ssl.registry import register
+from facerep.ssl.registry import register_method
 
 
-@register("simclr")
+class SimclrParams(MethodParams):
+    """SimCLR (Chen et al. 2020, section 4 and appendix B.1, B.9)."""
+
+    crops: CropParams = Field(default_factory=lambda: CropParams(global_scale=(0.08, 1.0)))
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(
+            name="lars", base_lr=0.3, warmup_fraction=0.1, weight_decay=1e-6, exclude_bias_norm=True
+        )
+    )
+    temperature: float = Field(0.1, gt=0)
+    hidden_dim: int = Field(2048, gt=0)
+    output_dim: int = Field(128, gt=0)
+
+
+@register_method("simclr", params=SimclrParams)
 class SimCLR(Method):
     params: SimclrParams
 

@@ -29,9 +29,13 @@ the FaceMAE view beyond resizing. docs/face_methods.md lists every deviation fro
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from lightly.models.modules.heads import BYOLPredictionHead, BYOLProjectionHead
 from PIL import Image
+from pydantic import Field
+from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 from torchvision import transforms as T
 
@@ -39,8 +43,7 @@ from facerep.errors import InputError
 from facerep.ssl.augment import BICUBIC, IMAGENET_MEAN, IMAGENET_STD, Box, MultiCropTransform
 from facerep.ssl.backbones import Backbone
 from facerep.ssl.base import Method, TrainContext
-from facerep.ssl.config import SimfleParams
-from facerep.ssl.heads_simfle import FaceMAE
+from facerep.ssl.config import CropParams, MethodParams, OptimParams
 from facerep.ssl.losses.byol import byol_loss
 from facerep.ssl.losses.simfle import (
     distillation_loss,
@@ -52,7 +55,105 @@ from facerep.ssl.losses.simfle import (
     refined_mask,
     semantic_mask,
 )
-from facerep.ssl.registry import register
+from facerep.ssl.registry import register_method
+
+
+class SimfleParams(MethodParams):
+    """SimFLE (Moon et al., sections 3.1-3.3 and 4.1).
+
+    Paper: ResNet-50 (`pretrain.backbone=resnet50`), 224 px global views (`crops.global_size=224`),
+    FaceMAE at 112 px (`mae_size=112`) with an MAE ViT-Base (`mae_dim=768`, `mae_depth=12`,
+    `mae_heads=12`, decoder 512 x 8), SGD momentum 0.9, weight decay 1e-4, lr 0.05 for batch 256,
+    cosine decay, 100 epochs. The CPU defaults shrink the views and the MAE. Where the paper is silent
+    the authors' code (github.com/jymoon0613/simfle) decides: target momentum 0.99, constant.
+    """
+
+    crops: CropParams = Field(default_factory=lambda: CropParams(global_scale=(0.08, 1.0)))
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(name="sgd", base_lr=0.05, weight_decay=1e-4)
+    )
+    hidden_dim: int = Field(4096, gt=0)
+    output_dim: int = Field(256, gt=0)
+    distill_dim: int = Field(256, gt=0)
+    momentum: float = Field(0.99, ge=0, le=1)  # paper silent; the authors' code: constant 0.99
+    momentum_end: float = Field(0.99, ge=0, le=1)
+    mae_size: int = Field(64, gt=0)
+    patch_size: int = Field(16, gt=0)
+    mask_ratio: float = Field(0.75, gt=0, lt=1)
+    groups: int = Field(32, ge=1)
+    mae_dim: int = Field(192, gt=0)
+    mae_depth: int = Field(4, ge=1)
+    mae_heads: int = Field(3, ge=1)
+    decoder_dim: int = Field(128, gt=0)
+    decoder_depth: int = Field(2, ge=1)
+    decoder_heads: int = Field(4, ge=1)
+    alpha: float = Field(0.3, ge=0)
+    beta: float = Field(0.03, ge=0)
+    distill_temperature: float = Field(4.0, gt=0)
+    # refined: eq. 3's mask, trained by L_r (3.2); semantic: eq. 3 untrained by L_r (the authors' code);
+    # random: MAE's random mask (Table 3 c)
+    masking: Literal["refined", "semantic", "random"] = "refined"
+    refine_temperature: float = Field(1.0, gt=0)
+    # distill: FaceMAE reads detached backbone maps (3.3, Table 3 d); direct: L_g and the mask's
+    # gradient reach the backbone (Table 3 b)
+    connection: Literal["distill", "direct"] = "distill"
+
+
+class FaceMAE(nn.Module):
+    """Masked image (a boolean patch mask) -> (mean of the encoded visible tokens, per-patch predictions).
+
+    FaceMAE (3.2, 4.1; He et al. 2022 MAE): the encoder embeds s x s patches, adds position
+    embeddings, prepends a class token and runs Transformer blocks (timm's) on the visible patches
+    only; the decoder re-inserts a shared mask token at the masked positions, adds its own position
+    embeddings and predicts every patch's pixels. The paper uses MAE with ViT-Base; the widths here
+    are parameters (CPU defaults are small). Position embeddings are learned rather than MAE's fixed
+    sin-cos (the paper does not say; with 16-49 patches both are cheap). The masked-image
+    representation that SimFLE distils (z_m of eq. 5) is the mean of the encoder's output patch
+    tokens, as in the authors' code (the paper does not say which output it is).
+    """
+
+    def __init__(
+        self,
+        size: int,
+        patch: int,
+        dim: int,
+        depth: int,
+        heads: int,
+        decoder_dim: int,
+        decoder_depth: int,
+        decoder_heads: int,
+    ) -> None:
+        super().__init__()
+        n = (size // patch) ** 2
+        self.patch_embed = nn.Conv2d(3, dim, patch, stride=patch)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)
+        self.encoder = nn.Sequential(*[Block(dim, heads, mlp_ratio=4.0, qkv_bias=True) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.to_decoder = nn.Linear(dim, decoder_dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
+        self.decoder_pos = nn.Parameter(torch.randn(1, n + 1, decoder_dim) * 0.02)
+        self.decoder = nn.Sequential(
+            *[Block(decoder_dim, decoder_heads, mlp_ratio=4.0, qkv_bias=True) for _ in range(decoder_depth)]
+        )
+        self.decoder_norm = nn.LayerNorm(decoder_dim)
+        self.head = nn.Linear(decoder_dim, patch * patch * 3)
+        nn.init.normal_(self.cls, std=0.02)
+        nn.init.normal_(self.mask_token, std=0.02)
+
+    def forward(self, images: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """images (B, 3, H, W), mask (B, N_p) True where masked, the same count per row."""
+        tokens = self.patch_embed(images).flatten(2).transpose(1, 2) + self.pos
+        b, n, d = tokens.shape
+        keep = (~mask).nonzero()[:, 1].reshape(b, -1)
+        visible = torch.gather(tokens, 1, keep[..., None].expand(-1, -1, d))
+        x = self.norm(self.encoder(torch.cat([self.cls.expand(b, -1, -1), visible], dim=1)))
+        y = self.to_decoder(x)
+        full = self.mask_token.expand(b, n, -1).clone()
+        full = full.scatter(1, keep[..., None].expand(-1, -1, y.shape[-1]), y[:, 1:])
+        y = torch.cat([y[:, :1], full], dim=1) + self.decoder_pos
+        pred = self.head(self.decoder_norm(self.decoder(y)))[:, 1:]
+        return x[:, 1:].mean(dim=1), pred
 
 
 class SimfleTransform:
@@ -73,7 +174,7 @@ class SimfleTransform:
         return [*self.views(img, local_boxes), self.face(img)]
 
 
-@register("simfle")
+@register_method("simfle", params=SimfleParams)
 class SimFLE(Method):
     params: SimfleParams
 

@@ -20,18 +20,39 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from lightly.models.modules.heads import SwaVProjectionHead
+from pydantic import Field
 from torch import Tensor, nn
 
 from facerep.ssl import dist
 from facerep.ssl.backbones import Backbone
 from facerep.ssl.base import Method, TrainContext
-from facerep.ssl.config import SwavParams
+from facerep.ssl.config import CropParams, MethodParams, OptimParams
 from facerep.ssl.losses.sinkhorn import sinkhorn
 from facerep.ssl.losses.swav import swav_loss
-from facerep.ssl.registry import register
+from facerep.ssl.registry import register_method
 
 
-@register("swav")
+class SwavParams(MethodParams):
+    """SwAV as Bulat et al. 3.1/A.1 use it (Caron et al. 2020 for what A.1 leaves unsaid)."""
+
+    crops: CropParams = Field(default_factory=lambda: CropParams(local_count=6))
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(
+            name="lars", base_lr=0.3, final_lr_ratio=0.045 / 4.8, warmup_fraction=0.05, weight_decay=1e-6
+        )
+    )
+    temperature: float = Field(0.1, gt=0)
+    epsilon: float = Field(0.05, gt=0)
+    sinkhorn_iters: int = Field(3, ge=1)
+    prototypes: int = Field(3000, ge=2)
+    hidden_dim: int = Field(2048, gt=0)
+    output_dim: int = Field(128, gt=0)
+    freeze_prototypes_steps: int | None = Field(None, ge=0)
+    queue_length: int = Field(0, ge=0)
+    queue_start_steps: int = Field(0, ge=0)
+
+
+@register_method("swav", params=SwavParams)
 class SwAV(Method):
     params: SwavParams
 
