@@ -9,11 +9,11 @@ writes exactly the bytes an uninterrupted one writes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from facerep.io import atomic_path
+from facerep.io import atomic_path, fingerprint
 
 OK = "ok"
 DUPLICATE = "duplicate"
@@ -47,6 +47,18 @@ SCHEMA = pa.schema(
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How a source names its rows and files: the `source` column, the image-id prefix, the folder
+    under `paths.raw` its files go to, and the licence every row carries (SynthFaces reads its scenes
+    and videos with the folder's and VoxCeleb's code under names of its own)."""
+
+    source: str
+    id_prefix: str
+    out_prefix: str
+    license: str | None
 
 
 def make_row(image_id: str, source: str, uri: str, status: str, **fields: Any) -> dict[str, Any]:
@@ -154,8 +166,7 @@ def journal_path(raw: Path, source: str, settings: dict[str, Any] | None = None)
     """`<raw>/.journal/<source>/<fingerprint>.jsonl`: one journal per combination of the settings that
     shape a source's rows, so changing one (say `voxceleb.fps`) redoes the work instead of reusing rows
     made under the old value."""
-    digest = hashlib.sha256(json.dumps(settings or {}, sort_keys=True).encode()).hexdigest()[:12]
-    return raw / ".journal" / source / f"{digest}.jsonl"
+    return raw / ".journal" / source / f"{fingerprint(settings or {})}.jsonl"
 
 
 def build_manifest(rows: Iterable[dict[str, Any]]) -> pa.Table:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import email.utils
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from facerep.harvest.config import HarvestParams
+if TYPE_CHECKING:  # the sources import this module while facerep.harvest.config collects them
+    from facerep.harvest.config import SharedParams
 
 USER_AGENT = "facerep-harvest/0.1 (+https://github.com/facerep)"
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -51,7 +53,7 @@ def raise_for_retry(resp: httpx.Response) -> httpx.Response:
     return resp
 
 
-def retrying(cfg: HarvestParams) -> Retrying:
+def retrying(cfg: SharedParams) -> Retrying:
     """The retry policy shared by API calls and downloads; the last failure is re-raised as itself."""
 
     def wait(state: RetryCallState) -> float:
@@ -115,7 +117,7 @@ class RateLimiter:
             time.sleep(start - now)
 
 
-def make_client(cfg: HarvestParams, connections: int) -> httpx.Client:
+def make_client(cfg: SharedParams, connections: int) -> httpx.Client:
     """One pooled client for a whole harvest (connection reuse is most of the speed)."""
     return httpx.Client(
         timeout=cfg.timeout_s,

@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from facerep.harvest.manifest import Journal
+from facerep.harvest.manifest import Journal, journal_path
 from facerep.progress import track
+
+if TYPE_CHECKING:
+    from facerep.harvest.source import Source
 
 T = TypeVar("T")
 
@@ -62,3 +66,11 @@ def run_items(
         for fut in track(as_completed(futures), label, total=len(todo)):
             rows.extend(fut.result().rows)
     return rows
+
+
+def run_source(source: Source[Any], raw: Path) -> list[dict[str, Any]]:
+    """Every row of one (opened) source: its items through `run_items`, journaled under
+    `<raw>/.journal/<name>/<fingerprint of its settings>.jsonl`."""
+    with Journal(journal_path(raw, source.name, source.settings())) as journal:
+        items = source.items()
+        return run_items(items, source.work, journal, f"{source.name} {source.unit}", source.workers)

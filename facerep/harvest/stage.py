@@ -1,6 +1,7 @@
 """The harvest stage: every configured source into one resumable manifest (DESIGN section 2).
 
-Sources run in `harvest.sources` order, each with its own journal under `<paths.raw>/.journal/`; the
+Sources (facerep.harvest.source: one module each, found by their registry) run in `harvest.sources`
+order through one resumable core, each with its own journal under `<paths.raw>/.journal/`; the
 manifest is rebuilt from the rows of this run (journaled or new) and written atomically, so a
 re-run after any interruption, kill -9 included, writes the manifest an uninterrupted run writes.
 """
@@ -12,12 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from facerep.errors import InputError
-from facerep.harvest.flickr import harvest_flickr
-from facerep.harvest.folder import harvest_folder
-from facerep.harvest.manifest import Journal, build_manifest, journal_path, summarize, write_manifest
-from facerep.harvest.synthetic import harvest_synthetic
-from facerep.harvest.voxceleb import harvest_clips, harvest_tracks
+from facerep.harvest.manifest import build_manifest, summarize, write_manifest
+from facerep.harvest.runner import run_source
+from facerep.harvest.source import load_sources
 from facerep.io import write_json
 from facerep.params import Params
 from facerep.stages import StageResult
@@ -36,64 +34,6 @@ def remove_partial_files(raw: Path) -> int:
                 os.unlink(os.path.join(dirpath, name))
                 removed += 1
     return removed
-
-
-def source_settings(source: str, params: Params) -> dict[str, Any]:
-    """The parameters that shape a source's manifest rows (the journal's fingerprint)."""
-    h = params.harvest.model_dump(mode="json")
-    vox = {k: v for k, v in h["voxceleb"].items() if k != "download"}
-    shared = {"max_pixels": h["max_pixels"]}
-    if source == "synthetic":  # SynthFaces rows carry their own licence
-        return {
-            **shared,
-            "synth": params.paths.synth,
-            "voxceleb": {k: v for k, v in vox.items() if k != "license"},
-        }
-    if source == "folder":
-        return {**shared, **h["folder"]}
-    if source == "voxceleb":
-        return {**shared, **vox}
-    keep = (
-        "api_url",
-        "tags",
-        "licenses",
-        "min_upload_date",
-        "max_upload_date",
-        "size",
-        "honor_noai",
-        "page_url",
-    )
-    return {**shared, **{k: h["flickr"][k] for k in keep}}
-
-
-def harvest_source(source: str, params: Params, raw: Path, metrics: dict[str, float]) -> list[dict[str, Any]]:
-    """The rows of one source."""
-    cfg = params.harvest
-    with Journal(journal_path(raw, source, source_settings(source, params))) as journal:
-        if source == "synthetic":
-            return harvest_synthetic(Path(params.paths.synth), raw, journal, cfg)
-        if source == "folder":
-            if cfg.folder.root is None:
-                raise InputError("harvest.sources includes folder: set harvest.folder.root")
-            return harvest_folder(
-                Path(cfg.folder.root), raw, journal, max_pixels=cfg.max_pixels, license=cfg.folder.license
-            )
-        if source == "voxceleb":
-            if cfg.voxceleb.root is None and cfg.voxceleb.metadata is None:
-                raise InputError("harvest.sources includes voxceleb: set harvest.voxceleb.root or .metadata")
-            rows: list[dict[str, Any]] = []
-            if cfg.voxceleb.root is not None:
-                rows += harvest_clips(
-                    Path(cfg.voxceleb.root), raw, journal, cfg.voxceleb, license=cfg.voxceleb.license
-                )
-            if cfg.voxceleb.metadata is not None:
-                rows += harvest_tracks(raw, journal, cfg.voxceleb)
-            return rows
-        with Journal(journal_path(raw, "flickr_api")) as api_cache:  # keyed by the full query
-            run = harvest_flickr(cfg, raw, journal, api_cache)
-        metrics["flickr_api_calls"] = float(run.api_calls)
-        metrics["flickr_listed"] = float(run.listed)
-        return run.rows
 
 
 def _metric_key(name: str) -> str:
@@ -116,9 +56,12 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     raw = Path(params.paths.raw)
     raw.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, float] = {"partial_files_removed": float(remove_partial_files(raw))}
+    sources = load_sources()
     rows: list[dict[str, Any]] = []
-    for source in params.harvest.sources:
-        rows += harvest_source(source, params, raw, metrics)
+    for name in params.harvest.sources:
+        with sources[name](params, raw) as source:
+            rows += run_source(source, raw)
+            metrics.update(source.metrics())
     table = build_manifest(rows)
     manifest = raw / MANIFEST
     write_manifest(manifest, table)

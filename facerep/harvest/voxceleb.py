@@ -14,22 +14,25 @@ the center of frames"; this module produces those frames. Two inputs:
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
 from PIL import Image
 
 from facerep.errors import InputError
-from facerep.harvest.config import VoxCelebParams
-from facerep.harvest.manifest import Journal, make_row
-from facerep.harvest.runner import Outcome, run_items
+from facerep.harvest.manifest import Naming, make_row
+from facerep.harvest.runner import Outcome
 from facerep.harvest.validate import store
+
+if TYPE_CHECKING:
+    from facerep.harvest.sources.voxceleb import VoxCelebParams
 
 VIDEO_EXTS = (".mp4", ".mkv", ".webm")
 EPS = 1e-6
@@ -61,25 +64,37 @@ def list_clips(root: Path) -> list[Clip]:
     return sorted(clips, key=lambda c: c.key)
 
 
-def sample_frames(path: Path, fps: float) -> Iterator[tuple[float, np.ndarray]]:
-    """Decode `path` once, in order, yielding (time s, RGB array) for the frame showing each instant
-    k / fps, k = 0, 1, ... up to the clip's end; a frame covering several instants is yielded once.
+def instants(fps: float) -> Iterator[float]:
+    """k / fps for k = 0, 1, ...: the instants a clip is sampled at."""
+    return (k / fps for k in itertools.count())
+
+
+def frames_at(path: Path, times: Iterable[float]) -> Iterator[tuple[float, list[int], np.ndarray]]:
+    """Decode `path` once, in order, and yield (frame time s, indices into `times`, RGB array) for
+    each frame on screen at one or more of `times` (ascending; may be endless); a frame covering
+    several instants is yielded once with all of them. Decoding stops at the last wanted instant or
+    the clip's end. Both VoxCeleb inputs sample through this one loop.
 
     Only the kept frames are converted to RGB: decoding is the one unavoidable cost per frame.
     """
+    wanted = iter(times)
+    nxt, i = next(wanted, None), 0
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise av.error.InvalidDataError(0, "no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        rate = float(stream.average_rate or stream.guessed_rate or 25)
-        step = 1.0 / fps
-        k = 0
+        duration = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
         for frame in container.decode(stream):
-            t = float(frame.time) if frame.time is not None else k * step
-            if t + 1.0 / rate - EPS > k * step:
-                yield t, frame.to_ndarray(format="rgb24")
-                k = math.floor((t + 1.0 / rate - EPS) / step) + 1
+            if nxt is None:
+                break
+            t = float(frame.time) if frame.time is not None else nxt
+            shown: list[int] = []
+            while nxt is not None and nxt < t + duration - EPS:
+                shown.append(i)
+                nxt, i = next(wanted, None), i + 1
+            if shown:
+                yield t, shown, frame.to_ndarray(format="rgb24")
 
 
 def centre_crop(rgb: np.ndarray, fraction: float) -> np.ndarray:
@@ -117,51 +132,38 @@ def frame_row(
     return make_row(image_id, source, uri, "ok", path=path, sha256=sha, width=width, height=height, **fields)
 
 
-def harvest_clips(
-    root: Path,
-    raw: Path,
-    journal: Journal,
-    cfg: VoxCelebParams,
-    *,
-    source: str = "voxceleb",
-    id_prefix: str = "vox:",
-    out_prefix: str = "voxceleb",
-    license: str | None = None,
-    workers: int = 2,
-) -> list[dict[str, Any]]:
-    """Frames of every clip of a VoxCeleb2-layout tree; a clip that cannot be decoded gets one row
-    with status `corrupt_video`. `license` is recorded on every row."""
-
-    def work(clip: Clip) -> Outcome:
-        uri = clip.path.resolve().as_uri()
-        rows: list[dict[str, Any]] = []
-        try:
-            for t, rgb in sample_frames(clip.path, cfg.fps):
-                data = encode_jpeg(Image.fromarray(centre_crop(rgb, cfg.crop)), cfg.size, cfg.jpeg_quality)
-                rows.append(
-                    frame_row(
-                        raw,
-                        source,
-                        f"{id_prefix}{clip.key}@{t:.3f}",
-                        f"{uri}#t={t:.3f}",
-                        f"{out_prefix}/{clip.key}/{round(t * 1000):08d}.jpg",
-                        data,
-                        video_id=clip.video,
-                        frame_time=round(t, 6),
-                        speaker_id=clip.speaker,
-                        license=license,
-                    )
+def clip_frames(clip: Clip, raw: Path, cfg: VoxCelebParams, naming: Naming) -> Outcome:
+    """Frames of one clip at `cfg.fps`, centre-cropped to `cfg.crop`; a clip that cannot be decoded
+    gets one row with status `corrupt_video`."""
+    uri = clip.path.resolve().as_uri()
+    rows: list[dict[str, Any]] = []
+    try:
+        for t, _, rgb in frames_at(clip.path, instants(cfg.fps)):
+            data = encode_jpeg(Image.fromarray(centre_crop(rgb, cfg.crop)), cfg.size, cfg.jpeg_quality)
+            rows.append(
+                frame_row(
+                    raw,
+                    naming.source,
+                    f"{naming.id_prefix}{clip.key}@{t:.3f}",
+                    f"{uri}#t={t:.3f}",
+                    f"{naming.out_prefix}/{clip.key}/{round(t * 1000):08d}.jpg",
+                    data,
+                    video_id=clip.video,
+                    frame_time=round(t, 6),
+                    speaker_id=clip.speaker,
+                    license=naming.license,
                 )
-        except (av.error.FFmpegError, OSError) as exc:
-            status = _video_error(exc)
-            return Outcome([make_row(f"{id_prefix}{clip.key}", source, uri, status, license=license)])
-        return Outcome(rows)
+            )
+    except (av.error.FFmpegError, OSError) as exc:
+        row = make_row(
+            f"{naming.id_prefix}{clip.key}", naming.source, uri, video_error(exc), license=naming.license
+        )
+        return Outcome([row])
+    return Outcome(rows)
 
-    clips = list_clips(root)
-    return run_items([(c.key, c) for c in clips], work, journal, f"{source} clips", workers)
 
-
-def _video_error(exc: Exception) -> str:
+def video_error(exc: Exception) -> str:
+    """The manifest status of a video that could not be read."""
     return "corrupt_video" if isinstance(exc, av.error.FFmpegError) else f"unreadable: {exc}"
 
 
@@ -256,89 +258,67 @@ def download_video(videos: Path, reference: str) -> Path | None:
     return find_video(videos, reference)
 
 
-def harvest_tracks(
-    raw: Path, journal: Journal, cfg: VoxCelebParams, *, source: str = "voxceleb", workers: int = 2
-) -> list[dict[str, Any]]:
-    """Face-track frames of every metadata clip, decoding each source video once, in order; every row
-    carries `harvest.voxceleb.license`."""
-    if cfg.metadata is None or cfg.videos is None:
-        raise InputError("harvest.voxceleb.metadata needs harvest.voxceleb.videos (local source videos)")
-    metadata, videos = Path(cfg.metadata), Path(cfg.videos)
-    groups = list_tracks(metadata)
+@dataclass(frozen=True)
+class SourceVideo:
+    """A YouTube source video and every metadata track cut from it: decoded once for all of them."""
 
-    def missing(ref: str, tracks: list[Track], status: str) -> list[dict[str, Any]]:
-        uri = f"youtube:{ref}"
+    reference: str
+    tracks: list[Track]
+
+
+def track_frames(item: SourceVideo, raw: Path, cfg: VoxCelebParams) -> Outcome:
+    """Face-track frames of every track of one source video (found under `cfg.videos`, or fetched
+    with `cfg.download`), each sampled frame cropped to a square around its box. A missing video is
+    reported for every track and not journaled, so the next run looks for it again."""
+    videos, ref, tracks = Path(cfg.videos or "."), item.reference, item.tracks
+
+    def missing(status: str) -> list[dict[str, Any]]:
         return [
-            make_row(f"vox:{t.key}", source, uri, status, speaker_id=t.speaker, license=cfg.license)
+            make_row(
+                f"vox:{t.key}",
+                "voxceleb",
+                f"youtube:{ref}",
+                status,
+                speaker_id=t.speaker,
+                license=cfg.license,
+            )
             for t in tracks
         ]
 
-    def work(item: tuple[str, list[Track]]) -> Outcome:
-        ref, tracks = item
-        video = find_video(videos, ref)
-        if video is None and cfg.download:
-            video = download_video(videos, ref)
-            if video is None:
-                return Outcome(missing(ref, tracks, "download_failed"), final=False)
+    video = find_video(videos, ref)
+    if video is None and cfg.download:
+        video = download_video(videos, ref)
         if video is None:
-            return Outcome(missing(ref, tracks, "source_video_missing"), final=False)
-        wanted = sorted(
-            (
-                (t, tr, r, t - tr.frames[0] / cfg.metadata_fps)
-                for tr in tracks
-                for t, r in track_targets(tr, cfg.fps, cfg.metadata_fps)
-            ),
-            key=lambda w: (w[0], w[1].key),
-        )
-        rows: list[dict[str, Any]] = []
-        try:
-            rows = _crop_tracks(video, wanted, raw, source, cfg)
-        except (av.error.FFmpegError, OSError) as exc:
-            return Outcome(missing(ref, tracks, _video_error(exc)))
-        return Outcome(rows)
-
-    items = [(ref, (ref, tracks)) for ref, tracks in groups.items()]
-    return run_items(items, work, journal, f"{source} source videos", workers)
-
-
-def _crop_tracks(
-    video: Path, wanted: list[tuple[float, Track, int, float]], raw: Path, source: str, cfg: VoxCelebParams
-) -> list[dict[str, Any]]:
-    """Decode `video` once and crop each wanted (time, track, box row) at the frame showing that time."""
-    rows: list[dict[str, Any]] = []
+            return Outcome(missing("download_failed"), final=False)
+    if video is None:
+        return Outcome(missing("source_video_missing"), final=False)
+    wanted = sorted(
+        ((t, tr, r) for tr in tracks for t, r in track_targets(tr, cfg.fps, cfg.metadata_fps)),
+        key=lambda w: (w[0], w[1].key),
+    )
     uri = video.resolve().as_uri()
-    i = 0
-    with av.open(str(video)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        rate = float(stream.average_rate or 25)
-        for frame in container.decode(stream):
-            if i >= len(wanted):
-                break
-            t = float(frame.time or 0.0)
-            rgb: np.ndarray | None = None
-            while i < len(wanted) and wanted[i][0] < t + 1.0 / rate - EPS:
-                when, track, r, rel_t = wanted[i]
-                i += 1
-                if rgb is None:
-                    rgb = frame.to_ndarray(format="rgb24")
-                box = track.boxes[r] * (
-                    [rgb.shape[1], rgb.shape[0], rgb.shape[1], rgb.shape[0]] if track.normalised else 1.0
-                )
-                img = square_crop(rgb, tuple(float(v) for v in box), cfg.track_scale)  # type: ignore[arg-type]
-                data = encode_jpeg(img, cfg.size, cfg.jpeg_quality)
+    rows: list[dict[str, Any]] = []
+    try:
+        for _, shown, rgb in frames_at(video, (w[0] for w in wanted)):
+            for when, track, r in (wanted[j] for j in shown):
+                rel_t = when - track.frames[0] / cfg.metadata_fps
+                scale = [rgb.shape[1], rgb.shape[0], rgb.shape[1], rgb.shape[0]] if track.normalised else 1.0
+                box = tuple(float(v) for v in track.boxes[r] * scale)
+                img = square_crop(rgb, box, cfg.track_scale)  # type: ignore[arg-type]
                 rows.append(
                     frame_row(
                         raw,
-                        source,
+                        "voxceleb",
                         f"vox:{track.key}@{rel_t:.3f}",
                         f"{uri}#t={when:.3f}",
                         f"voxceleb/{track.key}/{round(rel_t * 1000):08d}.jpg",
-                        data,
+                        encode_jpeg(img, cfg.size, cfg.jpeg_quality),
                         video_id=track.reference,
                         frame_time=round(rel_t, 6),
                         speaker_id=track.speaker,
                         license=cfg.license,
                     )
                 )
-    return rows
+    except (av.error.FFmpegError, OSError) as exc:
+        return Outcome(missing(video_error(exc)))
+    return Outcome(rows)

@@ -17,22 +17,24 @@ photos legally:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
+from pydantic import Field, field_validator, model_validator
 
 from facerep.errors import FacerepError, InputError
-from facerep.harvest.config import HarvestParams
-from facerep.harvest.licenses import is_allowed, license_name
-from facerep.harvest.manifest import Journal, make_row
+from facerep.harvest.flickr_tags import BULAT_TAGS
+from facerep.harvest.licenses import DEFAULT_ALLOWED, FLICKR_LICENSES, is_allowed, license_name
+from facerep.harvest.manifest import Journal, journal_path, make_row
 from facerep.harvest.net import (
     RateLimiter,
     RetryableHTTPError,
@@ -42,13 +44,60 @@ from facerep.harvest.net import (
     retrying,
     robots_optout,
 )
-from facerep.harvest.runner import Outcome, run_items
+from facerep.harvest.runner import Outcome
+from facerep.harvest.source import Source, register
 from facerep.harvest.validate import check_image, find_stored, store, upright_bytes
+from facerep.paramsbase import StrictModel
 from facerep.progress import track
+
+if TYPE_CHECKING:
+    from facerep.harvest.config import SharedParams
 
 API_KEY_ENV = "FLICKR_API_KEY"
 PERMANENT_HTTP = frozenset({400, 401, 403, 404, 410, 451})
 log = logging.getLogger(__name__)
+
+
+class FlickrParams(StrictModel):
+    """The flickr.photos.search harvester (Bulat et al. appendix C)."""
+
+    api_url: str = "https://api.flickr.com/services/rest/"
+    tags: list[str] = Field(default_factory=lambda: list(BULAT_TAGS))
+    licenses: list[int] = Field(default_factory=lambda: list(DEFAULT_ALLOWED))
+    min_upload_date: str = "2005-01-01"
+    max_upload_date: str = "2026-01-01"
+    max_calls_per_hour: int = Field(3600, gt=0)
+    per_page: int = Field(500, ge=1, le=500, description="results per API page (Flickr's maximum: 500)")
+    result_cap: int = Field(4000, ge=1, description="results Flickr serves per query; larger windows split")
+    max_photos: int | None = Field(None, ge=0, description="stop listing after this many photos (null: all)")
+    size: Literal["url_o", "url_k", "url_h", "url_b", "url_c", "url_z", "url_n"] = "url_c"
+    concurrency: int = Field(16, ge=1, le=256, description="concurrent image downloads")
+    honor_noai: bool = Field(True, description="skip images served with X-Robots-Tag noai / noimageai")
+    page_url: str = Field("https://www.flickr.com/photos", description="base of attribution page URLs")
+
+    @field_validator("licenses")
+    @classmethod
+    def _known_licenses(cls, v: list[int]) -> list[int]:
+        unknown = [i for i in v if i not in FLICKR_LICENSES]
+        if unknown:
+            raise ValueError(f"unknown Flickr licence ids {unknown}; known: {sorted(FLICKR_LICENSES)}")
+        return v
+
+    @field_validator("min_upload_date", "max_upload_date", mode="before")
+    @classmethod
+    def _iso_date(cls, v: object) -> object:
+        """Accept YAML dates (`--set ...=2014-06-01` parses as a date) and check ISO strings."""
+        if isinstance(v, dt.date):
+            return v.isoformat()
+        if isinstance(v, str):
+            dt.date.fromisoformat(v)
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FlickrParams:
+        if self.min_upload_date >= self.max_upload_date:
+            raise ValueError("min_upload_date must be before max_upload_date")
+        return self
 
 
 def api_key_from_env() -> str:
@@ -67,21 +116,27 @@ class FlickrAPI:
     """`flickr.photos.search` over POST, rate-limited, retried, with answers cached in a journal."""
 
     def __init__(
-        self, cfg: HarvestParams, api_key: str, client: httpx.Client, cache: Journal, limiter: RateLimiter
+        self,
+        shared: SharedParams,
+        cfg: FlickrParams,
+        api_key: str,
+        client: httpx.Client,
+        cache: Journal,
+        limiter: RateLimiter,
     ) -> None:
-        self.cfg = cfg
+        self.cfg, self.retries = cfg, shared.retries
         self._key = api_key
         self.client = client
         self.cache = cache
         self.limiter = limiter
-        self.policy = retrying(cfg)
+        self.policy = retrying(shared)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
 
     def search(self, tag: str, lo: int, hi: int, page: int) -> dict[str, Any]:
         """One page of photos of `tag` uploaded in [lo, hi] (unix seconds, both inclusive as Flickr's)."""
-        f = self.cfg.flickr
+        f = self.cfg
         query = {
             "method": "flickr.photos.search",
             "tags": tag,
@@ -104,7 +159,7 @@ class FlickrAPI:
             photos = self.policy(lambda: self._post(query))
         except (RetryableHTTPError, httpx.HTTPError) as exc:
             raise FacerepError(
-                f"Flickr API {self.cfg.flickr.api_url} failed after {self.cfg.retries} attempts "
+                f"Flickr API {self.cfg.api_url} failed after {self.retries} attempts "
                 f"({failure_status(exc)}) searching tag {tag!r}"
             ) from None
         self.cache.append(key, [photos])
@@ -112,15 +167,13 @@ class FlickrAPI:
 
     def _post(self, query: dict[str, str]) -> dict[str, Any]:
         self.limiter.acquire()
-        resp = raise_for_retry(
-            self.client.post(self.cfg.flickr.api_url, data={**query, "api_key": self._key})
-        )
+        resp = raise_for_retry(self.client.post(self.cfg.api_url, data={**query, "api_key": self._key}))
         if resp.status_code != 200:
-            raise FacerepError(f"Flickr API {self.cfg.flickr.api_url} answered HTTP {resp.status_code}")
+            raise FacerepError(f"Flickr API {self.cfg.api_url} answered HTTP {resp.status_code}")
         try:
             body = resp.json()
         except ValueError:
-            raise FacerepError(f"Flickr API {self.cfg.flickr.api_url} answered non-JSON") from None
+            raise FacerepError(f"Flickr API {self.cfg.api_url} answered non-JSON") from None
         if body.get("stat") != "ok":
             message = self._scrub(str(body.get("message", "no message")))
             raise InputError(f"Flickr API error {body.get('code', '?')}: {message}")
@@ -137,7 +190,7 @@ class Listed:
 
 def list_window(api: FlickrAPI, tag: str, lo: int, hi: int) -> Iterator[dict[str, Any]]:
     """Every photo of `tag` in [lo, hi], splitting the window while it holds more than the cap."""
-    f = api.cfg.flickr
+    f = api.cfg
     first = api.search(tag, lo, hi, 1)
     total = int(first.get("total", 0))
     if total > f.result_cap and hi > lo:
@@ -155,7 +208,7 @@ def list_window(api: FlickrAPI, tag: str, lo: int, hi: int) -> Iterator[dict[str
 
 def list_photos(api: FlickrAPI) -> list[Listed]:
     """All photos over every tag, once each (the first tag in `harvest.flickr.tags` order wins)."""
-    f = api.cfg.flickr
+    f = api.cfg
     lo, hi = day_start(f.min_upload_date), day_start(f.max_upload_date) - 1
     seen: dict[str, Listed] = {}
     for tag in track(f.tags, "flickr search (tags)"):
@@ -166,15 +219,46 @@ def list_photos(api: FlickrAPI) -> list[Listed]:
     return list(seen.values())
 
 
-def photo_worker(cfg: HarvestParams, raw: Path, client: httpx.Client) -> Callable[[Listed], Outcome]:
-    """The per-photo job: licence check, download (or reuse a file an interrupted run stored), validate."""
-    f = cfg.flickr
-    policy = retrying(cfg)
+@register("flickr")
+class FlickrSource(Source[Listed]):
+    """Every photo the searches list (keyed `flickr:<id>`), downloaded over one pooled client.
 
-    def fetch(url: str) -> httpx.Response:
-        return raise_for_retry(client.get(url))
+    The listing's API answers are cached in a journal of their own (`.journal/flickr_api/`, keyed by
+    the whole query), so a resumed harvest repeats no call.
+    """
 
-    def work(item: Listed) -> Outcome:
+    params_model = FlickrParams
+    rowless = frozenset({"max_calls_per_hour", "per_page", "result_cap", "max_photos", "concurrency"})
+    unit = "images"
+
+    def __enter__(self) -> FlickrSource:
+        cfg: FlickrParams = self.section
+        self.cfg, self.workers = cfg, cfg.concurrency
+        self.limiter = RateLimiter(cfg.max_calls_per_hour)
+        self.policy = retrying(self.shared)
+        with contextlib.ExitStack() as stack:
+            key = api_key_from_env()
+            self.client = stack.enter_context(make_client(self.shared, cfg.concurrency))
+            cache = stack.enter_context(Journal(journal_path(self.raw, "flickr_api")))
+            self.api = FlickrAPI(self.shared, cfg, key, self.client, cache, self.limiter)
+            self.opened = stack.pop_all()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.opened.close()
+
+    def items(self) -> list[tuple[str, Listed]]:
+        self.listed = list_photos(self.api)
+        return [(f"flickr:{it.photo['id']}", it) for it in self.listed]
+
+    def metrics(self) -> dict[str, float]:
+        return {"flickr_api_calls": float(self.limiter.calls), "flickr_listed": float(len(self.listed))}
+
+    def work(self, item: Listed) -> Outcome:
+        """Licence check, download (or reuse a file an interrupted run stored), validate."""
+        f = self.cfg
         photo = item.photo
         pid = str(photo["id"])
         image_id = f"flickr:{pid}"
@@ -196,12 +280,12 @@ def photo_worker(cfg: HarvestParams, raw: Path, client: httpx.Client) -> Callabl
         if not url:
             return Outcome([row("no_url")])
         stem = f"flickr/{pid[-2:]}/{pid}"
-        stored = find_stored(raw, stem)
+        stored = find_stored(self.raw, stem)
         if stored is not None:
             data = stored.read_bytes()
         else:
             try:
-                resp = policy(lambda: fetch(url))
+                resp = self.policy(lambda: raise_for_retry(self.client.get(url)))
             except (RetryableHTTPError, httpx.HTTPError) as exc:
                 return Outcome([row(failure_status(exc))], final=False)
             if resp.status_code != 200:
@@ -210,30 +294,8 @@ def photo_worker(cfg: HarvestParams, raw: Path, client: httpx.Client) -> Callabl
             if f.honor_noai and robots_optout(resp.headers.get_list("X-Robots-Tag")):
                 return Outcome([row("robots_optout")])
             data = resp.content
-        check = check_image(data, cfg.max_pixels)
+        check = check_image(data, self.shared.max_pixels)
         if check.status != "ok":
             return Outcome([row(check.status)])
-        path, sha = store(raw, f"{stem}.{check.ext}", upright_bytes(data, check))
+        path, sha = store(self.raw, f"{stem}.{check.ext}", upright_bytes(data, check))
         return Outcome([row("ok", path=path, sha256=sha, width=check.width, height=check.height)])
-
-    return work
-
-
-@dataclass
-class FlickrRun:
-    rows: list[dict[str, Any]]
-    api_calls: int
-    listed: int
-
-
-def harvest_flickr(cfg: HarvestParams, raw: Path, journal: Journal, api_cache: Journal) -> FlickrRun:
-    """List every photo of every tag, then download the allowed ones concurrently."""
-    key = api_key_from_env()
-    limiter = RateLimiter(cfg.flickr.max_calls_per_hour)
-    with make_client(cfg, cfg.flickr.concurrency) as client:
-        api = FlickrAPI(cfg, key, client, api_cache, limiter)
-        listed = list_photos(api)
-        items = [(f"flickr:{it.photo['id']}", it) for it in listed]
-        work = photo_worker(cfg, raw, client)
-        rows = run_items(items, work, journal, "flickr images", cfg.flickr.concurrency)
-    return FlickrRun(rows, limiter.calls, len(listed))
