@@ -75,6 +75,59 @@ def test_clip_per_parameter_caps_each_gradient_norm_alone() -> None:
     torch.testing.assert_close(small.grad, torch.tensor([0.6, 0.0, 0.8]))
 
 
+@pytest.mark.parametrize(
+    ("method", "sets", "per_parameter"),
+    [
+        (
+            "dino",
+            ["pretrain.dino.output_dim=64", "pretrain.dino.hidden_dim=32", "pretrain.dino.bottleneck_dim=16"],
+            True,
+        ),
+        (
+            "byol",
+            [
+                "pretrain.byol.optim.clip_grad=3.0",
+                "pretrain.byol.hidden_dim=32",
+                "pretrain.byol.output_dim=16",
+            ],
+            False,
+        ),
+    ],
+)
+def test_the_engine_clips_as_each_method_declares(
+    params_for, monkeypatch: pytest.MonkeyPatch, method: str, sets: list[str], per_parameter: bool
+) -> None:
+    """DINO declares per-parameter clipping at 3 (its `clip_gradients`), and the engine's step runs it on
+    the step's gradients, leaving every parameter's gradient norm at most 3; a method that declares a
+    global clip (here BYOL given `clip_grad`) gets `clip_grad_norm_` instead."""
+    import facerep.ssl.engine as engine_module
+
+    calls: list[tuple[str, float, float]] = []
+    real_per_parameter, real_global = engine_module.clip_per_parameter, torch.nn.utils.clip_grad_norm_
+
+    def per_parameter_spy(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
+        real_per_parameter(optimizer, max_norm)
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        calls.append(("per_parameter", max_norm, max(float(g.norm()) for g in grads)))
+
+    def global_spy(parameters: list[torch.Tensor], max_norm: float) -> torch.Tensor:
+        calls.append(("global", max_norm, float("nan")))
+        return real_global(parameters, max_norm)
+
+    monkeypatch.setattr(engine_module, "clip_per_parameter", per_parameter_spy)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", global_spy)
+    params = params_for(
+        f"pretrain.method={method}", f"pretrain.{method}.crops.local_count=2", "pretrain.max_steps=1", *sets
+    )
+    assert params.pretrain.section(method).optim.clip_per_parameter is per_parameter
+    Engine(params.pretrain, data_root(params), output_dir(params), seed=params.seed).fit()
+    assert [(kind, clip) for kind, clip, _ in calls] == [
+        ("per_parameter" if per_parameter else "global", 3.0)
+    ]
+    if per_parameter:
+        assert calls[0][2] <= 3.0 + 1e-4
+
+
 PROS_TINY = [
     "pretrain.method=pros",
     "pretrain.pros.hidden_dim=64",
