@@ -113,5 +113,5 @@ def register_backbone(tracker: Tracker, backbone: Location, params: Params) -> N
     from facerep.ssl.backbones import load_backbone
 
     method = params.pretrain.method
-    size = getattr(params.pretrain, method).crops.global_size
+    size = params.pretrain.section(method).crops.global_size
     tracker.register_backbone(load_backbone(backbone), method, size)
