@@ -1,6 +1,6 @@
 """Fine-tuning augmentation, per task as Bulat et al. (2022), appendix A.2, describes it.
 
-A.2 augments each task differently (`RECIPES`):
+A.2 augments each task differently (each task's `augment`, `facerep.downstream.tasks`):
 - face recognition: "the only augmentation applied was random horizontal flipping";
 - landmarks: "rotation (between +-30 deg), horizontal flipping, scaling (0.85x-1.15x) and color
   jittering";
@@ -30,6 +30,7 @@ so a sample is the same whichever worker process draws it.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -40,19 +41,12 @@ from torchvision.transforms.v2 import functional as TF
 from facerep.downstream.config import AugmentParams
 from facerep.errors import InputError
 
-ROTATE, SCALE, TRANSLATE, FLIP, COLOUR, BLUR = "rotate", "scale", "translate", "flip", "colour", "blur"
-_EMOTION = frozenset({ROTATE, FLIP, SCALE, COLOUR})
+if TYPE_CHECKING:
+    from facerep.downstream.tasks import Task
 
-#: task -> the transforms A.2 applies to it (module docstring)
-RECIPES: dict[str, frozenset[str]] = {
-    "recognition": frozenset({FLIP}),
-    "landmarks": _EMOTION,
-    "au": _EMOTION | {BLUR},
-    "expression": _EMOTION,
-    "valence_arousal": _EMOTION,
-    "attributes": _EMOTION,
-    "pose": frozenset({SCALE, TRANSLATE, FLIP}),
-}
+ROTATE, SCALE, TRANSLATE, FLIP, COLOUR, BLUR = "rotate", "scale", "translate", "flip", "colour", "blur"
+#: A.2's emotion recipe, which landmarks, AU (with blur) and attributes share
+EMOTION = frozenset({ROTATE, FLIP, SCALE, COLOUR})
 
 
 def _mirror(points: int, pairs: list[tuple[int, int]]) -> tuple[int, ...]:
@@ -109,9 +103,9 @@ class Augmenter:
     """A.2's augmentation for one task: `(image, target, rng) -> (image, target)` on a uint8
     (3, S, S) image and the task's target row (`Task.targets`), landmarks (K, 2) in [0, 1]."""
 
-    def __init__(self, params: AugmentParams, task: str, size: int, label_order: tuple[int, ...] | None):
-        self.p, self.task, self.size = params, task, size
-        self.ops = RECIPES[task]
+    def __init__(self, params: AugmentParams, task: Task, size: int, label_order: tuple[int, ...] | None):
+        self.p, self.task, self.size = params, task.name, size
+        self.ops = task.augment
         self.label_order = None if label_order is None else torch.tensor(label_order)
 
     def __call__(self, image: Tensor, target: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
@@ -167,12 +161,12 @@ def affine_points(points: Tensor, angle: float, shift: tuple[float, float], zoom
 
 
 def make_augmenter(
-    params: AugmentParams, task: str, size: int, meta: dict[str, object], target: Tensor
+    params: AugmentParams, task: Task, size: int, meta: dict[str, object], target: Tensor
 ) -> Augmenter:
     """The augmenter of `task` on a dataset with `meta` (attribute and AU names) whose targets look
     like `target` (the landmark count); an unknown landmark markup with flips on is an InputError."""
     order: tuple[int, ...] | None = None
-    if task == "landmarks" and FLIP in RECIPES[task] and params.flip > 0:
+    if task.name == "landmarks" and FLIP in task.augment and params.flip > 0:
         points = int(target.shape[1])
         if points not in MIRROR:
             raise InputError(
@@ -180,8 +174,8 @@ def make_augmenter(
                 f"(known: {sorted(MIRROR)}); set finetune.augment.flip=0"
             )
         order = MIRROR[points]
-    elif task in ("attributes", "au"):
-        names = meta.get("attribute_names" if task == "attributes" else "au_names")
+    elif task.name in ("attributes", "au"):
+        names = meta.get("attribute_names" if task.name == "attributes" else "au_names")
         order = side_swap([str(n) for n in names]) if isinstance(names, list) else None
         order = None if order == tuple(range(len(order or ()))) else order
     return Augmenter(params, task, size, order)

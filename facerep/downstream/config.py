@@ -13,14 +13,21 @@ from pydantic import Field, field_validator
 
 from facerep.paramsbase import StrictModel
 
-TASKS = ("expression", "attributes", "landmarks", "au", "recognition", "pose", "valence_arousal")
+
+def task_names() -> list[str]:
+    """Every registered task (`facerep.downstream.tasks`), in their default order. The registry
+    imports torch, so it is read on first validation, never when this module is imported."""
+    from facerep.downstream.tasks import task_names as registered
+
+    return registered()
 
 
 def check_tasks(names: Iterable[str]) -> None:
     """Raise naming every task in `names` that the stage does not know, and the ones it does."""
-    unknown = [t for t in names if t not in TASKS]
+    known = task_names()
+    unknown = [t for t in names if t not in known]
     if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; tasks: {', '.join(TASKS)}")
+        raise ValueError(f"unknown task(s) {unknown}; tasks: {', '.join(known)}")
 
 
 class SearchParams(StrictModel):
@@ -84,7 +91,7 @@ class DistillParams(StrictModel):
 class AugmentParams(StrictModel):
     """Training-time augmentation of fine-tuning (Bulat et al. A.2), `facerep.downstream.augment`.
 
-    Which transforms a task gets is A.2's recipe for it (the module's `RECIPES`); these are their
+    Which transforms a task gets is A.2's recipe for it (the task's `augment`); these are their
     magnitudes. Frozen-feature probes are never augmented: their features are computed once.
     """
 
@@ -114,7 +121,7 @@ class AugmentParams(StrictModel):
 class FinetuneParams(StrictModel):
     """Which evaluations run, on what data, from which initialisations, and how each is trained."""
 
-    tasks: list[str] = Field(default_factory=lambda: list(TASKS))
+    tasks: list[str] = Field(default_factory=task_names)
     regimes: list[float] = Field(default_factory=lambda: [0.02, 0.10, 1.0])
     seeds: int = Field(3, gt=0)
     seeds_by_regime: dict[float, int] = Field(

@@ -19,9 +19,9 @@ split, read for its images only. Where the paper is silent:
   (`HParams`), so a distilled metric differs from the plain one by the distillation alone. The
   student's head is a fresh head drawn with the teacher's seed, and its labelled batches come in the
   teacher's order; only the unlabelled draws depend on the round.
-- Targets are the teacher's raw outputs at temperature 1 in the form the task loss takes
-  (`distill_loss`). A frozen probe (backbone multiplier 0) distils the head alone on the same frozen
-  features.
+- Targets are the teacher's raw outputs at temperature 1 in the form the task loss takes (each
+  task's `Task.distill_loss`). A frozen probe (backbone multiplier 0) distils the head alone on the
+  same frozen features.
 - Batches are augmented as the teacher's were (`finetune.augment`, Bulat A.2), the unlabelled ones
   too: the teacher labels each augmented view online, so its target always matches the pixels the
   student sees. A frozen probe reads cached features and is not augmented.
@@ -37,37 +37,19 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from facerep.downstream.augment import make_augmenter
 from facerep.downstream.config import FinetuneParams
 from facerep.downstream.data import ImageSource, Joined, Split, TaskData, normalise
-from facerep.downstream.device import Runtime
 from facerep.downstream.heads import extract
 from facerep.downstream.loader import seeded_draws, train_batches
-from facerep.downstream.losses import valence_arousal_loss
-from facerep.downstream.tasks import (
-    Attributes,
-    Expression,
-    Landmarks,
-    Recognition,
-    Task,
-    ValenceArousal,
-)
-from facerep.downstream.train import Features, Fitted, HParams, build_head, encode, step
+from facerep.downstream.tasks import Task
+from facerep.downstream.train import Features, Fitted, HParams, TrainSpec, build_head, encode, step
 from facerep.ssl.backbones import Backbone
 
 #: what a head reads: pooled features and the feature pyramid
 HeadInputs = tuple[Tensor, list[Tensor]]
-
-#: `Landmarks.loss` scales its pixel-wise MSE by this; the distillation loss on heatmaps keeps the scale.
-HEATMAP_LOSS_SCALE = 100.0
-
-
-def distillable(task: Task) -> bool:
-    """Whether the teacher's outputs can be a target of `task`'s loss (not recognition: module doc)."""
-    return not isinstance(task, Recognition)
 
 
 def applies(f: FinetuneParams, task: Task, init: str, regime: float) -> bool:
@@ -79,28 +61,8 @@ def applies(f: FinetuneParams, task: Task, init: str, regime: float) -> bool:
         and regime < 1
         and init != "scratch"
         and f.mode == "finetune"
-        and distillable(task)
+        and task.distillable
     )
-
-
-def distill_loss(task: Task, out: Tensor, teacher: Tensor) -> Tensor:
-    """The task loss of the student's head outputs `out` against the teacher's raw head outputs
-    (Bulat 3.5: L(f(x, theta_{t-1}), f(x, theta_t))), with the teacher's outputs in the form the loss
-    takes: class logits become softmax probabilities (cross-entropy on soft targets, KL up to the
-    teacher's entropy), attribute logits sigmoid probabilities (BCE), heatmaps stay heatmaps
-    (pixel-wise L2, as the paper says), AU intensities and pose stay values (their L2 and smooth L1),
-    and valence/arousal keep RMSE + (1 - CCC) on the values plus soft cross-entropy on the logits."""
-    if isinstance(task, Recognition):
-        raise ValueError("recognition is not distilled: an unlabelled face's identity is unknown")
-    if isinstance(task, Landmarks):
-        return F.mse_loss(out, teacher) * HEATMAP_LOSS_SCALE
-    if isinstance(task, ValenceArousal):
-        return valence_arousal_loss(out[:, :2], teacher[:, :2], out[:, 2:], teacher[:, 2:].softmax(1))
-    if isinstance(task, Expression):
-        return task.loss(out, teacher.softmax(1))
-    if isinstance(task, Attributes):
-        return task.loss(out, teacher.sigmoid())
-    return task.loss(out, teacher)
 
 
 def _student(
@@ -112,29 +74,27 @@ def _student(
     images: ImageSource,
     features: Features | None,
     hp: HParams,
+    spec: TrainSpec,
     *,
-    unlabeled_weight: float,
     seed: int,
     round_: int,
-    batch_size: int,
-    weight_decay: float,
-    run: Runtime,
 ) -> Fitted:
     """One round: a student from `init` trained on labelled batches and on the teacher's online outputs.
 
     `images` (and, frozen, `features`) hold the labelled items first, then the unlabelled ones.
     """
+    run = spec.run
     frozen = features is not None
     n_lab, n_unl = len(labeled), len(images) - len(labeled)
     net = init if frozen else copy.deepcopy(init).to(run.device, memory_format=torch.channels_last)
     head, optimizer, scheduler = build_head(
-        task, net, data, labeled, hp, train_backbone=not frozen, seed=seed, weight_decay=weight_decay
+        task, net, data, labeled, hp, train_backbone=not frozen, seed=seed, weight_decay=spec.weight_decay
     )
     head.to(run.device)
     student = Fitted(net, head, task, frozen, run)
     y = task.targets(labeled)
-    labeled_draws = seeded_draws(n_lab, batch_size, hp.steps, seed)
-    unlabeled_draws = seeded_draws(n_unl, batch_size, hp.steps, 10_007 * (round_ + 1) + seed)
+    labeled_draws = seeded_draws(n_lab, spec.batch_size, hp.steps, seed)
+    unlabeled_draws = seeded_draws(n_unl, spec.batch_size, hp.steps, 10_007 * (round_ + 1) + seed)
     draws = [torch.cat([il, n_lab + iu]) for il, iu in zip(labeled_draws, unlabeled_draws, strict=True)]
     n = len(labeled_draws[0]) if labeled_draws else 0  # labelled items lead every batch
     teacher.eval()
@@ -148,10 +108,13 @@ def _student(
             target = teacher.head(*target_inputs).float()
         with run.autocast():
             out = head(*inputs).float()
-        loss = task.loss(out[:n], y[idx[:n]].to(run.device)) + unlabeled_weight * distill_loss(
-            task, out[n:], target
+        labeled_loss = task.loss(out[:n], y[idx[:n]].to(run.device))
+        step(
+            labeled_loss + spec.unlabeled_weight * task.distill_loss(out[n:], target),
+            optimizer,
+            scheduler,
+            scaler,
         )
-        step(loss, optimizer, scheduler, scaler)
 
     if features is not None:
         for idx in draws:
@@ -159,7 +122,7 @@ def _student(
         return student
     # the unlabelled rows' targets are placeholders, never read: their labels are withheld
     targets = torch.cat([y, y.new_zeros((n_unl, *y.shape[1:]))])
-    augment = make_augmenter(run.augment, task.name, images.size, data.meta, y) if run.augment else None
+    augment = make_augmenter(run.augment, task, images.size, data.meta, y) if run.augment else None
     for idx, (batch, _) in zip(draws, train_batches(images, targets, draws, seed, run, augment), strict=True):
         x = normalise(batch.to(run.device, non_blocking=True))
         with torch.no_grad(), run.autocast():
@@ -178,27 +141,23 @@ def distill(
     labeled: Split,
     unlabeled: Split,
     hp: HParams,
+    spec: TrainSpec,
     *,
-    rounds: int,
-    unlabeled_weight: float,
     seed: int,
-    batch_size: int,
-    weight_decay: float,
     labeled_features: Features | None = None,
     unlabeled_features: Features | None = None,
-    run: Runtime | None = None,
 ) -> Fitted:
-    """The student after `rounds` rounds of self-distillation (Bulat 3.5) from `teacher`, a model
-    fitted on `labeled` with `hp`; each round's student starts from `init` (the self-supervised
-    backbone) and becomes the next round's teacher.
+    """The student after `spec.distill_rounds` rounds of self-distillation (Bulat 3.5) from `teacher`,
+    a model fitted on `labeled` with `hp`; each round's student starts from `init` (the
+    self-supervised backbone) and becomes the next round's teacher.
 
     Only `unlabeled.images` is read: its labels, whatever they hold, never reach the student. With a
     frozen backbone (`hp.backbone_lr_mult == 0`, where `teacher` reads the same frozen `init`) the
     features of both parts may be given, as the stage caches them; they are computed otherwise.
-    Students train on `run`'s device (where `teacher` is), augmented as `run` says.
+    Students train on `spec.run`'s device (where `teacher` is), augmented as it says.
     """
-    run = run or Runtime()
-    if not distillable(task):
+    run = spec.run
+    if not task.distillable:
         raise ValueError(f"{task.name} is not distilled (facerep.downstream.distill)")
     if len(unlabeled) == 0:
         raise ValueError("self-distillation needs unlabelled training faces; the subset holds them all")
@@ -210,21 +169,8 @@ def distill(
         unl = unlabeled_features or encode(init, unlabeled.images, task.needs_maps, run)
         levels = [torch.cat(pair) for pair in zip(lab.maps, unl.maps, strict=True)]
         features = Features(torch.cat([lab.pooled, unl.pooled]), levels)
-    for round_ in range(rounds):
+    for round_ in range(spec.distill_rounds):
         teacher = _student(
-            task,
-            teacher,
-            init,
-            data,
-            labeled,
-            images,
-            features,
-            hp,
-            unlabeled_weight=unlabeled_weight,
-            seed=seed,
-            round_=round_,
-            batch_size=batch_size,
-            weight_decay=weight_decay,
-            run=run,
+            task, teacher, init, data, labeled, images, features, hp, spec, seed=seed, round_=round_
         )
     return teacher

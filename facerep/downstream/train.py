@@ -19,13 +19,14 @@ from __future__ import annotations
 import copy
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from facerep.downstream.augment import make_augmenter
+from facerep.downstream.config import FinetuneParams
 from facerep.downstream.data import ImageSource, Split, TaskData, normalise
 from facerep.downstream.device import Runtime
 from facerep.downstream.heads import extract, pyramid_channels
@@ -49,6 +50,24 @@ class HParams:
     lr: float
     steps: int
     backbone_lr_mult: float
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """What every training of one finetune configuration shares, so `fit` and `distill` take it
+    whole: batch size and weight decay, the `Runtime` (device, precision, workers, augmentation),
+    and self-distillation's rounds and unlabelled-loss weight (Bulat 3.5)."""
+
+    batch_size: int
+    weight_decay: float
+    run: Runtime = field(default_factory=Runtime)
+    distill_rounds: int = 0
+    unlabeled_weight: float = 1.0
+
+    @classmethod
+    def of(cls, f: FinetuneParams, run: Runtime) -> TrainSpec:
+        """The spec of the finetune parameters `f`, running on `run`."""
+        return cls(f.batch_size, f.weight_decay, run, f.distill.rounds, f.distill.unlabeled_weight)
 
 
 @dataclass
@@ -163,38 +182,36 @@ def fit(
     data: TaskData,
     train: Split,
     hp: HParams,
+    spec: TrainSpec,
     *,
-    linear: bool,
     seed: int,
-    batch_size: int,
-    weight_decay: float,
     features: Features | None = None,
-    run: Runtime | None = None,
 ) -> Fitted:
-    """Train `task`'s head (and, unless `linear`, a copy of `backbone`) on `train` for `hp.steps` steps.
+    """Train `task`'s head (and, when `hp.backbone_lr_mult > 0`, a copy of `backbone`) on `train` for
+    `hp.steps` steps.
 
-    In linear mode `features` are `train`'s frozen features (computed here when not given) and the
-    backbone itself is moved to `run`'s device (the stage's shared backbones are already there).
-    Batches that train the backbone are augmented when `run.augment` is set.
+    A multiplier of 0 is linear mode: `features` are `train`'s frozen features (computed here when
+    not given) and the backbone itself is moved to `spec.run`'s device (the stage's shared backbones
+    are already there). Batches that train the backbone are augmented when `spec.run.augment` is set.
     """
-    run = run or Runtime()
+    run = spec.run
+    linear = hp.backbone_lr_mult == 0
     net = (
         backbone.to(run.device)
         if linear
         else copy.deepcopy(backbone).to(run.device, memory_format=torch.channels_last)
     )
-    train_backbone = not linear and hp.backbone_lr_mult > 0
     head, optimizer, scheduler = build_head(
-        task, net, data, train, hp, train_backbone=train_backbone, seed=seed, weight_decay=weight_decay
+        task, net, data, train, hp, train_backbone=not linear, seed=seed, weight_decay=spec.weight_decay
     )
     head.to(run.device)  # its parameters stay the objects the optimiser holds
     model = Fitted(net, head, task, linear, run)
     if linear and features is None:
         features = encode(net, train.images, task.needs_maps, run)
     y_all = task.targets(train)
-    draws = seeded_draws(len(train), batch_size, hp.steps, seed)
+    draws = seeded_draws(len(train), spec.batch_size, hp.steps, seed)
     head.train()
-    net.train(train_backbone)  # a frozen, possibly shared, backbone stays in eval
+    net.train(not linear)  # a frozen, possibly shared, backbone stays in eval
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.dtype == torch.float16)
     if features is not None:
         for idx in draws:
@@ -203,14 +220,13 @@ def fit(
             step(task.loss(out.float(), y_all[idx].to(run.device)), optimizer, scheduler, scaler)
         return model
     augment = (
-        make_augmenter(run.augment, task.name, train.images.size, data.meta, y_all)
-        if train_backbone and run.augment is not None
+        make_augmenter(run.augment, task, train.images.size, data.meta, y_all)
+        if run.augment is not None
         else None
     )
     for images, y in train_batches(train.images, y_all, draws, seed, run, augment):
-        with run.autocast(), torch.set_grad_enabled(train_backbone):
-            pooled, maps = extract(net, normalise(images.to(run.device, non_blocking=True)), task.needs_maps)
         with run.autocast():
+            pooled, maps = extract(net, normalise(images.to(run.device, non_blocking=True)), task.needs_maps)
             out = head(pooled, maps)
         step(task.loss(out.float(), y.to(run.device, non_blocking=True)), optimizer, scheduler, scaler)
     return model

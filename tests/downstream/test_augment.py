@@ -13,7 +13,7 @@ from facerep.downstream.config import AugmentParams
 from facerep.downstream.datasets import load_dataset
 from facerep.downstream.device import Runtime
 from facerep.downstream.tasks import make_task
-from facerep.downstream.train import HParams, fit
+from facerep.downstream.train import HParams, TrainSpec, fit
 from facerep.errors import InputError
 from facerep.ssl.backbones import build_backbone
 
@@ -51,13 +51,13 @@ def test_flip_mirrors_landmarks_and_negates_yaw_and_roll():
     rng = np.random.default_rng(0)
     image = torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8)
     points = torch.rand(68, 2)
-    out, moved = Augmenter(ONLY_FLIP, "landmarks", 16, MIRROR[68])(image, points, rng)
+    out, moved = Augmenter(ONLY_FLIP, make_task("landmarks"), 16, MIRROR[68])(image, points, rng)
     assert torch.equal(out, image.flip(-1))
     expected = torch.stack([1 - points[:, 0], points[:, 1]], dim=1)[list(MIRROR[68])]
     assert torch.allclose(moved, expected)
     assert torch.allclose(moved[36], torch.tensor([1 - points[45, 0], points[45, 1]]))  # eye corners
     pose = torch.tensor([0.5, -0.2, 0.1])  # yaw, pitch, roll (/ 45)
-    out, flipped = Augmenter(ONLY_FLIP, "pose", 16, None)(image, pose, rng)
+    out, flipped = Augmenter(ONLY_FLIP, make_task("pose"), 16, None)(image, pose, rng)
     assert torch.equal(out, image.flip(-1)) and torch.allclose(flipped, torch.tensor([-0.5, -0.2, -0.1]))
 
 
@@ -68,7 +68,7 @@ def test_landmarks_follow_their_pixels():
     points = torch.full((68, 2), 0.5)
     points[36] = torch.tensor([(x + 0.5) / size, (y + 0.5) / size])
     params = AugmentParams(rotation=30, scale=(0.85, 1.15), flip=0.5, colour=0)
-    augment = Augmenter(params, "landmarks", size, MIRROR[68])
+    augment = Augmenter(params, make_task("landmarks"), size, MIRROR[68])
     grid = torch.arange(size) + 0.5
     for seed in range(6):
         out, moved = augment(image, points, np.random.default_rng(seed))
@@ -83,22 +83,26 @@ def test_side_specific_labels_swap_and_bilateral_ones_stay():
     assert side_swap(names) == (2, 1, 0, 4, 3)
     target = torch.arange(5.0)
     meta = {"attribute_names": names}
-    augment = make_augmenter(ONLY_FLIP, "attributes", 16, meta, target[None])
+    augment = make_augmenter(ONLY_FLIP, make_task("attributes"), 16, meta, target[None])
     _, flipped = augment(torch.zeros(3, 16, 16, dtype=torch.uint8), target, np.random.default_rng(0))
     assert flipped.tolist() == [2.0, 1.0, 0.0, 4.0, 3.0]
-    bilateral = make_augmenter(ONLY_FLIP, "au", 16, {"au_names": ["au01", "au12"]}, target[None])
+    bilateral = make_augmenter(ONLY_FLIP, make_task("au"), 16, {"au_names": ["au01", "au12"]}, target[None])
     assert bilateral.label_order is None
 
 
 def test_each_task_gets_its_recipe():
     image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
     no_flip = AugmentParams(flip=0)
-    out, _ = Augmenter(no_flip, "recognition", 32, None)(image, torch.tensor(3), np.random.default_rng(0))
+    out, _ = Augmenter(no_flip, make_task("recognition"), 32, None)(
+        image, torch.tensor(3), np.random.default_rng(0)
+    )
     assert torch.equal(out, image)  # recognition: flips only (A.2)
-    out, _ = Augmenter(no_flip, "expression", 32, None)(image, torch.tensor(3), np.random.default_rng(0))
+    out, _ = Augmenter(no_flip, make_task("expression"), 32, None)(
+        image, torch.tensor(3), np.random.default_rng(0)
+    )
     assert not torch.equal(out, image)
     with pytest.raises(InputError, match=r"finetune\.augment\.flip: no mirrored point order for 5-point"):
-        make_augmenter(AugmentParams(), "landmarks", 32, {}, torch.zeros(1, 5, 2))
+        make_augmenter(AugmentParams(), make_task("landmarks"), 32, {}, torch.zeros(1, 5, 2))
 
 
 def test_probes_are_never_augmented_and_fine_tuning_is(synth_root):
@@ -106,13 +110,11 @@ def test_probes_are_never_augmented_and_fine_tuning_is(synth_root):
     task = make_task("expression")
     torch.manual_seed(0)
     backbone = build_backbone("resnet_tiny")
-    common = {"seed": 0, "batch_size": 8, "weight_decay": 0.0}
 
     def head(linear: bool, augment: AugmentParams | None) -> torch.Tensor:
         hp = HParams(1e-2, 3, 0.0 if linear else 1.0)
-        model = fit(
-            task, backbone, data, data.train, hp, linear=linear, run=Runtime(augment=augment), **common
-        )
+        spec = TrainSpec(batch_size=8, weight_decay=0.0, run=Runtime(augment=augment))
+        model = fit(task, backbone, data, data.train, hp, spec, seed=0)
         return model.head.fc.weight.detach()
 
     assert torch.equal(head(True, AugmentParams()), head(True, None))

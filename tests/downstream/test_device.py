@@ -16,8 +16,8 @@ from facerep.cli import app
 from facerep.downstream.config import FinetuneParams
 from facerep.downstream.datasets import load_dataset
 from facerep.downstream.device import Runtime, default_workers, resolve_device, runtime
-from facerep.downstream.tasks import make_task
-from facerep.downstream.train import HParams, evaluate, fit
+from facerep.downstream.tasks.landmarks import Landmarks
+from facerep.downstream.train import HParams, TrainSpec, evaluate, fit
 from facerep.errors import InputError
 from facerep.ssl.backbones import build_backbone
 
@@ -68,12 +68,12 @@ def test_precision_follows_the_pretrain_rule(tmp_path, synth_root):
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_autocast_fine_tuning_trains(synth_root, dtype):
     data = load_dataset("synthfaces", synth_root, 32, 48, 16)
-    task = make_task("landmarks", heatmap_width=16)
+    task = Landmarks(width=16)
     torch.manual_seed(0)
     backbone = build_backbone("resnet_tiny")
     run = Runtime(dtype=dtype)
-    kwargs = {"linear": False, "seed": 0, "batch_size": 8, "weight_decay": 0.0, "run": run}
-    model = fit(task, backbone, data, data.train, HParams(3e-3, 4, 1.0), **kwargs)
+    spec = TrainSpec(batch_size=8, weight_decay=0.0, run=run)
+    model = fit(task, backbone, data, data.train, HParams(3e-3, 4, 1.0), spec, seed=0)
     trained = dict(model.backbone.named_parameters())
     moved = [n for n, p in backbone.named_parameters() if not torch.equal(p, trained[n])]
     assert moved and all(p.dtype == torch.float32 for p in trained.values())  # autocast keeps fp32 weights

@@ -14,10 +14,10 @@ from downstream_fixtures import small_params
 
 from facerep.downstream.data import Split, TaskData
 from facerep.downstream.datasets import load_dataset
-from facerep.downstream.distill import applies, distill, distill_loss
+from facerep.downstream.distill import applies, distill
 from facerep.downstream.heatmaps import render
 from facerep.downstream.tasks import make_task
-from facerep.downstream.train import HParams, encode, evaluate, fit
+from facerep.downstream.train import HParams, TrainSpec, encode, evaluate, fit
 from facerep.report.tables import collect
 from facerep.ssl.backbones import build_backbone, save_backbone
 from facerep.stages import run_stage
@@ -27,33 +27,33 @@ def test_distill_loss_per_task_by_hand():
     out, teacher = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.log(3.0)]])
     # expression: soft targets softmax(teacher) = (1/4, 3/4); -sum p log softmax(out) = log(1 + e) - 1/4
     expected = math.log(1 + math.e) - 0.25
-    assert distill_loss(make_task("expression"), out, teacher).item() == pytest.approx(expected)
+    assert make_task("expression").distill_loss(out, teacher).item() == pytest.approx(expected)
     # attributes: target sigmoid(log 3) = 3/4, logit 0: -(3/4 log 1/2 + 1/4 log 1/2) = log 2
     logit = torch.zeros(1, 1)
-    assert distill_loss(make_task("attributes"), logit, torch.full((1, 1), math.log(3.0))).item() == (
+    assert make_task("attributes").distill_loss(logit, torch.full((1, 1), math.log(3.0))).item() == (
         pytest.approx(math.log(2))
     )
     # AU: L2 on the teacher's intensities; pose: smooth L1 (beta 0.05) on its outputs
-    au = distill_loss(make_task("au"), torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 4.0]]))
+    au = make_task("au").distill_loss(torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 4.0]]))
     assert au.item() == pytest.approx((1 + 4) / 2)
-    pose = distill_loss(make_task("pose"), torch.tensor([[0.5, 0.0, 0.01]]), torch.zeros(1, 3))
+    pose = make_task("pose").distill_loss(torch.tensor([[0.5, 0.0, 0.01]]), torch.zeros(1, 3))
     assert pose.item() == pytest.approx(((0.5 - 0.025) + 0.0 + 0.5 * 0.01**2 / 0.05) / 3)
     # landmarks: pixel-wise L2 on heatmaps, the task loss when the teacher's heatmaps are the rendered labels
-    task = make_task("landmarks", sigma=1.0)
+    task = make_task("landmarks")  # sigma 1
     points = torch.tensor([[[0.3, 0.4], [0.7, 0.6]]])
     student = torch.randn(1, 2, 16, 16)
     hand = ((student - render(points, 16, 16, 1.0)) ** 2).mean().item() * 100
-    assert distill_loss(task, student, render(points, 16, 16, 1.0)).item() == pytest.approx(hand, rel=1e-5)
+    assert task.distill_loss(student, render(points, 16, 16, 1.0)).item() == pytest.approx(hand, rel=1e-5)
     assert task.loss(student, points).item() == pytest.approx(hand, rel=1e-5)
     # valence/arousal: RMSE + (1 - CCC) on the values, soft cross-entropy on the expression logits
     va_out = torch.tensor([[0.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 0.0]])
     va_teacher = torch.tensor([[0.0, 0.0, 0.0, math.log(3.0)], [1.0, 1.0, 0.0, math.log(3.0)]])
     expected = math.sqrt(1e-8) + 0.0 + (math.log(1 + math.e) - 0.25)
-    assert distill_loss(make_task("valence_arousal"), va_out, va_teacher).item() == (
+    assert make_task("valence_arousal").distill_loss(va_out, va_teacher).item() == (
         pytest.approx(expected, abs=1e-6)
     )
     with pytest.raises(ValueError, match="identity is unknown"):
-        distill_loss(make_task("recognition"), out, teacher)
+        make_task("recognition").distill_loss(out, teacher)
 
 
 class Sealed(dict):
@@ -82,24 +82,11 @@ def test_student_never_reads_unlabelled_labels_and_learns_from_its_teacher(faces
     init = build_backbone("resnet_tiny")
     labeled, unlabeled = faces.train.take(np.arange(12)), faces.train.take(np.arange(12, len(faces.train)))
     hp = HParams(lr=0.01, steps=12, backbone_lr_mult=mult)
-    common = {"batch_size": 8, "weight_decay": 1e-4}
-    teacher = fit(task, init, faces, labeled, hp, linear=mult == 0, seed=0, **common)
+    spec = TrainSpec(batch_size=8, weight_decay=1e-4, distill_rounds=1, unlabeled_weight=1.0)
+    teacher = fit(task, init, faces, labeled, hp, spec, seed=0)
 
     def student(split: Split, **features: object) -> torch.nn.Module:
-        return distill(
-            task,
-            teacher,
-            init,
-            faces,
-            labeled,
-            split,
-            hp,
-            rounds=1,
-            unlabeled_weight=1.0,
-            seed=0,
-            **common,
-            **features,
-        )
+        return distill(task, teacher, init, faces, labeled, split, hp, spec, seed=0, **features)
 
     clean = student(unlabeled)
     nan = {k: np.full(v.shape, np.nan) for k, v in unlabeled.labels.items()}

@@ -74,7 +74,7 @@ def test_workers_yield_the_same_samples_as_the_main_process(synth_root, task_nam
     data = load_dataset("synthfaces", synth_root, 32, 64, 16)
     task = make_task(task_name)
     targets = task.targets(data.train)
-    augment = make_augmenter(AugmentParams(), task_name, 32, data.meta, targets)
+    augment = make_augmenter(AugmentParams(), task, 32, data.meta, targets)
     draws = seeded_draws(len(data.train), 8, 3, seed=5)
 
     def batches(workers: int, aug: object) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from downstream_fixtures import small_params
 
-from facerep.downstream.stage import search_space
+from facerep.downstream.point import search_space
 from facerep.errors import InputError
 from facerep.ssl.backbones import build_backbone, save_backbone
 from facerep.stages import run_stage

@@ -7,11 +7,11 @@ import pytest
 import torch
 from downstream_fixtures import small_params
 
-from facerep.downstream.config import TASKS
 from facerep.downstream.datasets import load_dataset
 from facerep.downstream.heatmaps import decode, render
-from facerep.downstream.tasks import make_task
-from facerep.downstream.train import HParams, evaluate, fit, primary_score
+from facerep.downstream.tasks import make_task, task_names
+from facerep.downstream.tasks.landmarks import Landmarks
+from facerep.downstream.train import HParams, TrainSpec, evaluate, fit, primary_score
 from facerep.ssl.backbones import build_backbone
 
 
@@ -27,15 +27,15 @@ def data(synth_root):
     return load_dataset("synthfaces", synth_root, 32, 96, 32)
 
 
-@pytest.mark.parametrize("name", TASKS)
+@pytest.mark.parametrize("name", task_names())
 def test_head_learns(data, name):
     """Fine-tuned 25 steps, the training faces' metric beats the same model after one tiny step."""
-    task = make_task(name, heatmap_width=16)
+    task = Landmarks(width=16) if name == "landmarks" else make_task(name)
     torch.manual_seed(0)
     backbone = build_backbone("resnet_tiny")
-    kwargs = {"linear": False, "seed": 0, "batch_size": 16, "weight_decay": 0.0}
-    untrained = fit(task, backbone, data, data.train, HParams(1e-8, 1, 1.0), **kwargs)
-    trained = fit(task, backbone, data, data.train, HParams(3e-3, 25, 1.0), **kwargs)
+    spec = TrainSpec(batch_size=16, weight_decay=0.0)
+    untrained = fit(task, backbone, data, data.train, HParams(1e-8, 1, 1.0), spec, seed=0)
+    trained = fit(task, backbone, data, data.train, HParams(3e-3, 25, 1.0), spec, seed=0)
     before = primary_score(task, evaluate(untrained, data.train, data))
     after = primary_score(task, evaluate(trained, data.train, data))
     assert after > before, (name, before, after)
@@ -45,8 +45,8 @@ def test_linear_probe_freezes_backbone_and_batchnorm(data):
     torch.manual_seed(0)
     backbone = build_backbone("resnet_tiny")
     state = {k: v.clone() for k, v in backbone.state_dict().items()}
-    kwargs = {"linear": True, "seed": 0, "batch_size": 32, "weight_decay": 0.0}
-    fit(make_task("expression"), backbone, data, data.train, HParams(1e-2, 5, 0.0), **kwargs)
+    spec = TrainSpec(batch_size=32, weight_decay=0.0)
+    fit(make_task("expression"), backbone, data, data.train, HParams(1e-2, 5, 0.0), spec, seed=0)
     for k, v in backbone.state_dict().items():
         assert torch.equal(v, state[k]), k  # running BN statistics included
 
@@ -61,15 +61,15 @@ def test_params_validate(tmp_path, synth_root):
 def test_probe_then_finetune_of_one_init_moves_the_backbone(tmp_path, synth_root, data):
     """The grid's order: a frozen probe of an init, then a fine-tuning point of the same cached
     backbone. The probe must leave the shared backbone trainable, so fine-tuning changes its copy."""
-    from facerep.downstream.stage import Backbones
+    from facerep.downstream.grid import Backbones
 
     nets = Backbones(small_params(tmp_path, synth_root), data)
     shared = nets.net("scratch", 0)
     before = {k: v.clone() for k, v in shared.state_dict().items()}
     task = make_task("expression")
-    kwargs = {"seed": 0, "batch_size": 16, "weight_decay": 0.0}
-    fit(task, nets.net("scratch", 0), data, data.train, HParams(1e-2, 3, 0.0), linear=True, **kwargs)
-    tuned = fit(task, nets.net("scratch", 0), data, data.train, HParams(1e-2, 3, 1.0), linear=False, **kwargs)
+    spec = TrainSpec(batch_size=16, weight_decay=0.0)
+    fit(task, nets.net("scratch", 0), data, data.train, HParams(1e-2, 3, 0.0), spec, seed=0)
+    tuned = fit(task, nets.net("scratch", 0), data, data.train, HParams(1e-2, 3, 1.0), spec, seed=0)
     moved = [k for k, v in tuned.backbone.named_parameters() if not torch.equal(v, before[k])]
     assert moved, "the fine-tuned backbone kept every weight of its init"
     assert all(torch.equal(v, before[k]) for k, v in shared.state_dict().items())  # the cache is untouched

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from facerep.downstream.data import Split, TaskData
-from facerep.downstream.tasks import Recognition, template_embeddings
+from facerep.downstream.tasks.recognition import Recognition, template_embeddings
 
 
 def test_template_embedding_is_the_renormalised_mean_of_unit_face_embeddings():

@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import FaceFiles, require
 
 
+@register_dataset("affectnet", tasks=("expression", "valence_arousal"))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     parts = {}
     for split, file, cap in (("train", "training.csv", max_train), ("test", "validation.csv", max_test)):

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import FaceFiles, points_in_box, require, square_box
 from facerep.downstream.datasets.matfiles import mat_strings, read_mat
 
@@ -37,6 +38,7 @@ def _split(
     return Split(FaceFiles(images, size, np.array(crops).reshape(-1, 4)), labels, [names[i] for i in idx])
 
 
+@register_dataset("aflw19", tasks=("landmarks",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     doc = read_mat(require(root / "AFLWinfo_release.mat", "AFLW-19 annotation file"))
     names = [n.replace("\\", "/") for n in mat_strings(doc["nameList"])]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import FaceFiles, require
 
 AUS = [6, 10, 12, 14, 17]
@@ -46,6 +47,7 @@ def _partition(folder: Path, size: int, cap: int | None) -> Split:
     )
 
 
+@register_dataset("bp4d", tasks=("au",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     train = _partition(root / "train", size, max_train)
     test = _partition(root / "devel", size, max_test)

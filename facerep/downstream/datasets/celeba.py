@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import FaceFiles, require
 
 
+@register_dataset("celeba", tasks=("attributes",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     lines = require(root / "list_attr_celeba.txt", "CelebA attribute list").read_text().splitlines()
     names = lines[1].split()

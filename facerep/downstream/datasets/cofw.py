@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import Arrays, points_in_box, require, square_box
 from facerep.downstream.datasets.matfiles import read_mat
 
@@ -50,6 +51,7 @@ def _split(path: Path, images_key: str, points_key: str, size: int, cap: int | N
     )
 
 
+@register_dataset("cofw", tasks=("landmarks",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     train = _split(root / "COFW_train_color.mat", "IsTr", "phisTr", size, max_train)
     test = _split(root / "COFW_test_color.mat", "IsT", "phisT", size, max_test)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import FaceFiles, require
 
 AUS = [1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26]
@@ -32,6 +33,7 @@ def _subject(root: Path, sn: str) -> tuple[list[Path], list[np.ndarray], list[st
     return images, labels, keys
 
 
+@register_dataset("disfa", tasks=("au",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     subjects = sorted(
         p.name for p in require(root / "ActionUnit_Labels", "DISFA labels").iterdir() if p.is_dir()

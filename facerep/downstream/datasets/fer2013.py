@@ -14,6 +14,7 @@ import pandas as pd
 from PIL import Image
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import CsvCells, csv_row_offsets, require
 from facerep.errors import InputError
 
@@ -35,6 +36,7 @@ def pixel_cells(path: Path, rows: np.ndarray, size: int) -> CsvCells:
     return CsvCells(path, csv_row_offsets(path)[rows], header.index("pixels"), size, pixels_image)
 
 
+@register_dataset("fer2013", tasks=("expression",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     path = require(root / "fer2013.csv", "FER2013 csv")
     df = pd.read_csv(path, usecols=["emotion", "Usage"])

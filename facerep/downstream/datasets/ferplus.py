@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import require
 from facerep.downstream.datasets.fer2013 import pixel_cells
 from facerep.errors import InputError
@@ -41,6 +42,7 @@ def majority(votes: np.ndarray) -> np.ndarray:
     return np.where(peak > kept.sum(axis=1) / 2, kept.argmax(axis=1), -1)
 
 
+@register_dataset("ferplus", tasks=("expression",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     pixels = require(root / "fer2013.csv", "FER2013 csv")
     n_pixels = len(pd.read_csv(pixels, usecols=["Usage"]))

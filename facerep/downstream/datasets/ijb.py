@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import FaceFiles, require
 from facerep.downstream.datasets.lfw import identity_folders
 from facerep.errors import InputError
@@ -30,6 +31,7 @@ def _protocol(meta: Path) -> str:
     )
 
 
+@register_dataset("ijb", tasks=("recognition",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     p = _protocol(root / "meta")
     faces = pd.read_csv(

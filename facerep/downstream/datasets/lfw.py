@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import FaceFiles, require
 
 
@@ -24,6 +25,7 @@ def identity_folders(folder: Path, size: int, cap: int | None) -> Split:
     return Split(images, labels, [f"{f.parent.name}/{f.name}" for f, _ in items])
 
 
+@register_dataset("lfw", tasks=("recognition",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     train = identity_folders(root / "train", size, max_train)
     lines = require(root / "pairs.txt", "LFW pairs.txt").read_text().splitlines()[1:]

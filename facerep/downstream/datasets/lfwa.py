@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import FaceFiles, require
 from facerep.downstream.datasets.matfiles import mat_strings, read_mat
 
 
+@register_dataset("lfwa", tasks=("attributes",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     attrs = read_mat(require(root / "lfw_att_40.mat", "LFWA attribute file"))
     indices = read_mat(require(root / "indices_train_test.mat", "LFWA train/test indices"))

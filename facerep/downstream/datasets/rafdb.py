@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import FaceFiles, require
 
 
+@register_dataset("rafdb", tasks=("expression",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     listing = require(root / "EmoLabel" / "list_patition_label.txt", "RAF-DB label list")
     rows = [line.split() for line in listing.read_text().splitlines() if line.strip()]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import FaceFiles, require
 
 EMOTIONS = {"Surprise": 0, "Fear": 1, "Disgust": 2, "Happy": 3, "Sad": 4, "Angry": 5, "Neutral": 6}
@@ -28,6 +29,7 @@ def _split(folder: Path, size: int, cap: int | None) -> Split:
     return Split(images, labels, [f"{p.parent.name}/{p.name}" for p, _ in items])
 
 
+@register_dataset("sfew", tasks=("expression",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     train = _split(root / "Train", size, max_train)
     test = _split(root / "Val", size, max_test)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import FaceFiles, require
 from facerep.errors import InputError
 from facerep.synth.layout import ATTRIBUTES, AUS, read_face_labels
@@ -41,6 +42,10 @@ def _labels(df: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
+@register_dataset(
+    "synthfaces",
+    tasks=("expression", "attributes", "landmarks", "au", "recognition", "pose", "valence_arousal"),
+)
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     """Both splits of SynthFaces at `size` px with every label."""
     faces = Path(root) / "faces"

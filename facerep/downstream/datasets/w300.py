@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from facerep.downstream.data import TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import require
 from facerep.downstream.datasets.landmark_files import landmark_split, read_pts
 
@@ -28,6 +29,7 @@ def _items(root: Path, folders: tuple[str, ...], cap: int | None) -> list:
     return items[:cap]
 
 
+@register_dataset("w300", tasks=("landmarks",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     train = landmark_split(_items(root, TRAIN, max_train), size)
     test = landmark_split(_items(root, TEST, max_test), size)

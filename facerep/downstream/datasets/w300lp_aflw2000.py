@@ -11,6 +11,7 @@ import numpy as np
 from scipy.io import loadmat
 
 from facerep.downstream.data import Split, TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import FaceFiles, require, square_box
 
 
@@ -36,6 +37,7 @@ def _split(folder: Path, size: int, cap: int | None, limit: float | None) -> Spl
     )
 
 
+@register_dataset("w300lp_aflw2000", tasks=("pose",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     train = _split(root / "300W_LP", size, max_train, None)
     test = _split(root / "AFLW2000", size, max_test, 99.0)

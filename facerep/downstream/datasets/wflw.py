@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from facerep.downstream.data import TaskData
+from facerep.downstream.datasets import register_dataset
 from facerep.downstream.datasets.common import require
 from facerep.downstream.datasets.landmark_files import landmark_split
 
@@ -25,6 +26,7 @@ def _items(root: Path, split: str, cap: int | None) -> list:
     return items
 
 
+@register_dataset("wflw", tasks=("landmarks",))
 def load(root: Path, size: int, max_train: int | None = None, max_test: int | None = None) -> TaskData:
     train = landmark_split(_items(root, "train", max_train), size)
     test = landmark_split(_items(root, "test", max_test), size)
