@@ -3,7 +3,7 @@
 A source describes its work items and the work on one item; the resumable core
 (`facerep.harvest.runner.run_source`) journals, skips and parallelises them, and the stage runs
 every source in `harvest.sources` the same way. A source is one module of `facerep.harvest.sources`
-(or of a directory `facerep/harvest/sources/` on `sys.path`: docs/extending.md) holding a `Source`
+(or of `facerep_harvest_sources`, kept outside the repository: docs/extending.md) holding a `Source`
 subclass decorated with `@register("<name>")` and, beside it, the pydantic model of its parameter
 section `harvest.<name>` with its defaults. `facerep.harvest.config` collects those sections into
 `HarvestParams`, so nothing outside the source's module lists it.
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 I = TypeVar("I")  # noqa: E741 - a source's work item
 S = TypeVar("S", bound="type[Source[Any]]")
+# Sources kept outside this repository: modules of `facerep_harvest_sources/` in any directory on
+# sys.path (a PEP 420 namespace package: every such directory adds its modules).
+PLUGIN_NAMESPACE = "facerep_harvest_sources"
 
 
 class Source(ABC, Generic[I]):
@@ -100,9 +103,15 @@ def register(name: str) -> Callable[[S], S]:
 
 
 def load_sources() -> dict[str, type[Source[Any]]]:
-    """Import every module of facerep.harvest.sources (running their `register`) and return SOURCES."""
-    import facerep.harvest.sources as pkg
-
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        importlib.import_module(f"{pkg.__name__}.{info.name}")
+    """Import every module of facerep.harvest.sources and of the namespace package
+    `facerep_harvest_sources` (running their `register`) and return SOURCES."""
+    for package in ("facerep.harvest.sources", PLUGIN_NAMESPACE):
+        try:
+            pkg = importlib.import_module(package)
+        except ModuleNotFoundError as exc:
+            if exc.name != package:
+                raise
+            continue  # no plug-in directory on sys.path
+        for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+            importlib.import_module(f"{package}.{info.name}")
     return SOURCES
