@@ -173,14 +173,15 @@ def _r50_detector(s: Setting, batch: int) -> tuple[object, str]:
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     url = RETINAFACE_RESNET50_URL
     cached = cache / Path(url).name
+    layout = "ternaus"
     if cached.is_file():
-        net, weights = load_network(cached), f"release weights {cached.name}"
+        (net, layout), weights = load_network(cached), f"release weights {cached.name}"
     else:
         torch.manual_seed(0)
         net, weights = RetinaFaceNet().eval(), "stand-in weights (random init), same architecture"
     device = "cuda" if s.device.type == "cuda" else "cpu"
     size = 160 if s.tiny else 640
-    return RetinaFaceResNet50(net, Selection(0.9), size, batch, device), weights
+    return RetinaFaceResNet50(net, Selection(0.9), size, batch, device, layout), weights
 
 
 def measure_detect(s: Setting, backend: str, batch: int) -> Row:

@@ -27,6 +27,17 @@ class RetinaFaceParams(StrictModel):
     """Where the RetinaFace ResNet-50 weights come from (retinaface-pytorch, 2020-07-20 release)."""
 
     weights: str = Field(RETINAFACE_RESNET50_URL, description="URL or local path of the checkpoint")
+    sha256: str | None = Field(
+        None,
+        description="published SHA-256 (or its first 8+ hex digits) a downloaded `weights` must have; "
+        "null: the prefix in the URL's file name (torch.hub's convention), and a URL without one is refused",
+    )
+    layout: Literal["auto", "ternaus", "biubug6"] = Field(
+        "auto",
+        description="whose checkpoint: ternaus/retinaface (RGB, ImageNet mean/std) or biubug6/"
+        "Pytorch_Retinaface (BGR minus (104, 117, 123)); auto: biubug6 when every key has the `module.` "
+        "prefix of its DataParallel training, else ternaus",
+    )
 
 
 class ScrfdParams(StrictModel):

@@ -11,16 +11,21 @@ the package is needed. Pre- and post-processing are facerep's own (`RetinaFaceBa
 ImageNet mean/std as the release was trained (albumentations `Normalize`), letterboxed batches, the
 same priors and variances, and fp16 with channels-last on CUDA.
 
+Two releases of this network are in use, with the same modules and different inputs: retinaface-pytorch's
+(ternaus: RGB, ImageNet mean/std) and biubug6's Pytorch_Retinaface `Resnet50_Final.pth`, the most used
+(saved from `DataParallel`, so every key has a `module.` prefix; BGR minus (104, 117, 123), as Caffe
+models). `detect.retinaface.layout: auto` tells them apart by that prefix and feeds each its own input.
+
 Weights come from `detect.retinaface.weights`: a local file (.zip as released, or .pth), or a URL that
 is fetched once into torch's hub cache (`~/.cache/torch/hub/checkpoints`, where retinaface-pytorch
-itself keeps it). Offline and uncached, the stage stops with `MissingModelError`.
+itself keeps it) and checked against its published SHA-256 on every use (`facerep.weights`). Offline and
+uncached, the stage stops with `MissingModelError`.
 """
 
 from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -33,9 +38,15 @@ from facerep.faces.batching import Canvas, Normalisation
 from facerep.faces.config import RETINAFACE_RESNET50_URL, DetectParams
 from facerep.faces.postprocess import Selection
 from facerep.faces.retinaface_base import RetinaFaceBase
+from facerep.weights import fetch, is_url, verify
 
 WEIGHTS_PARAMETER = "detect.retinaface.weights"
 ANCHORS_PER_CELL = 2
+# Each release's input normalisation (see the module docstring).
+NORMALISATIONS = {
+    "ternaus": Normalisation(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375), bgr=False),
+    "biubug6": Normalisation(mean=(104.0, 117.0, 123.0), bgr=True),
+}
 
 
 def conv_bn(cin: int, cout: int, kernel: int, relu: bool) -> nn.Sequential:
@@ -136,33 +147,21 @@ class RetinaFaceNet(nn.Module):
         return loc, cls, landm
 
 
-def _is_url(source: str) -> bool:
-    return urlparse(source).scheme in ("http", "https")
-
-
-def resolve_weights(source: str) -> Path:
-    """A local checkpoint for `source` (path or URL); URLs are cached as torch.hub caches them."""
-    if not _is_url(source):
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise MissingModelError(str(path), RETINAFACE_RESNET50_URL, WEIGHTS_PARAMETER)
-        return path
-    name = Path(urlparse(source).path).name
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / name
-    if cached.is_file():
-        return cached
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(source, str(cached), progress=False)
-    except Exception as exc:  # any network or HTTP failure means: the file is not available here
-        what = f"{name} (download failed: {exc.__class__.__name__})"
-        raise MissingModelError(what, source, WEIGHTS_PARAMETER) from exc
-    return cached
+def resolve_weights(source: str, sha256: str | None = None) -> Path:
+    """A local checkpoint for `source`: a path (checked against `sha256` when given) or a URL fetched
+    and checked against its published SHA-256 (`facerep.weights.fetch`)."""
+    if is_url(source):
+        return fetch(source, sha256, WEIGHTS_PARAMETER)
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise MissingModelError(str(path), RETINAFACE_RESNET50_URL, WEIGHTS_PARAMETER)
+    return verify(path, sha256, WEIGHTS_PARAMETER, downloaded=False) if sha256 else path
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The state dict of a released .zip (one .pth inside, as torch.hub's `load_url` reads it), a
-    plain .pth, or a training checkpoint with `state_dict` and a `model.` prefix."""
+    plain .pth, or a training checkpoint with `state_dict` and a `model.` prefix. Keys are as saved
+    (biubug6's `module.` prefix is kept: it tells the release apart, `checkpoint_layout`)."""
     try:
         if zipfile.is_zipfile(path) and not _is_torch_zip(path):
             with zipfile.ZipFile(path) as zf:
@@ -182,24 +181,33 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("model."): v for k, v in obj.items()}
 
 
+def checkpoint_layout(state: dict[str, torch.Tensor]) -> str:
+    """`biubug6` when every key has DataParallel's `module.` prefix (Resnet50_Final.pth), else `ternaus`."""
+    return "biubug6" if state and all(k.startswith("module.") for k in state) else "ternaus"
+
+
 def _is_torch_zip(path: Path) -> bool:
     """torch.save's own zip format (a `data.pkl` inside) is loaded by torch directly."""
     with zipfile.ZipFile(path) as zf:
         return any(n.endswith("data.pkl") for n in zf.namelist())
 
 
-def load_network(path: Path) -> RetinaFaceNet:
-    """Build the network and load the checkpoint strictly: a mismatch names the first bad key."""
+def load_network(path: Path, layout: str = "auto") -> tuple[RetinaFaceNet, str]:
+    """Build the network and load the checkpoint strictly (a mismatch names the first bad key); with
+    the release it is (`layout`, or recognised by its keys when `auto`), which decides the input."""
     net = RetinaFaceNet()
     state = read_state_dict(path)
+    found = checkpoint_layout(state)
+    state = {k.removeprefix("module."): v for k, v in state.items()}
     result = net.load_state_dict(state, strict=False)
     problems = [f"missing {k}" for k in result.missing_keys]
     problems += [f"unexpected {k}" for k in result.unexpected_keys]
     if problems:
         raise InputError(
-            f"{path}: not a RetinaFace ResNet-50 state dict ({problems[0]}; {len(problems)} keys differ)"
+            f"{path}: not a RetinaFace ResNet-50 state dict of the ternaus/retinaface or biubug6/"
+            f"Pytorch_Retinaface layout ({problems[0]}; {len(problems)} keys differ)"
         )
-    return net.eval()
+    return net.eval(), found if layout == "auto" else layout
 
 
 def torch_device(device: str) -> torch.device:
@@ -210,10 +218,10 @@ def torch_device(device: str) -> torch.device:
 
 
 class RetinaFaceResNet50(RetinaFaceBase):
-    """The design card's detector; fp16 and channels-last on CUDA, fp32 on the CPU."""
+    """The design card's detector; fp16 and channels-last on CUDA, fp32 on the CPU; the input
+    normalisation of the release its weights come from (`layout`)."""
 
     name = "retinaface"
-    normalisation = Normalisation(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375), bgr=False)
 
     def __init__(
         self,
@@ -222,8 +230,11 @@ class RetinaFaceResNet50(RetinaFaceBase):
         input_size: int = 640,
         batch_size: int = 8,
         device: str = "auto",
+        layout: str = "ternaus",
     ) -> None:
         super().__init__(selection, input_size, batch_size)
+        self.layout = layout
+        self.normalisation = NORMALISATIONS[layout]
         self.device = torch_device(device)
         self.half = self.device.type == "cuda"
         net = net.to(self.device, memory_format=torch.channels_last)
@@ -234,9 +245,10 @@ class RetinaFaceResNet50(RetinaFaceBase):
 
     @classmethod
     def from_params(cls, params: DetectParams) -> RetinaFaceResNet50:
-        net = load_network(resolve_weights(params.retinaface.weights))
+        weights = params.retinaface
+        net, layout = load_network(resolve_weights(weights.weights, weights.sha256), weights.layout)
         selection = Selection(params.threshold, params.nms_iou, params.min_face_px, params.max_faces)
-        return cls(net, selection, params.input_size, params.batch_size, params.device)
+        return cls(net, selection, params.input_size, params.batch_size, params.device, layout)
 
     def device_input(self, canvas: Canvas) -> torch.Tensor:
         """The canvas uploaded as uint8 (pinned, asynchronously, on CUDA) and normalised on the device,
