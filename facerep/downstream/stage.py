@@ -31,7 +31,8 @@ from facerep.progress import track
 from facerep.stages import StageResult
 from facerep.tracking import Tracker
 
-#: `Point` and `shared_grid` are the Prefect tasks' way in (tasks/finetune.py)
+#: `Point` and `shared_grid` stay importable from here for the Prefect tasks that still do so
+#: (tasks/finetune.py); their home is `facerep.downstream.grid`
 __all__ = ["Point", "run", "shared_grid"]
 
 
