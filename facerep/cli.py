@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from facerep.errors import InputError
-from facerep.params import Params, dump_params, load_params
+from facerep.params import Params, default_params_yaml, dump_params, load_params
 from facerep.stages import STAGES, StageResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -176,6 +176,13 @@ def params_show(params: ParamsOpt = None, set_: SetOpt = None) -> None:
         typer.echo(dump_params(p), nl=False)
 
     guarded(go)
+
+
+@params_app.command("defaults")
+def params_defaults() -> None:
+    """Print every parameter's default as commented YAML, generated from the parameter models
+    (`facerep params defaults > pipeline_params.yaml` regenerates the shipped file)."""
+    guarded(lambda: typer.echo(default_params_yaml(), nl=False))
 
 
 def main() -> None:

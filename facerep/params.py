@@ -10,11 +10,12 @@ when its stage runs, possibly hours later.
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from facerep.curate.config import CurateParams
@@ -178,6 +179,87 @@ def load_params(path: str | Path | None = None, overrides: list[str] | None = No
 def dump_params(params: Params) -> str:
     """The resolved parameters as YAML (what `facerep params show` prints)."""
     return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
+
+
+DEFAULTS_HEADER = """\
+# facerep pipeline parameters: the DVC params file and the Prefect flow input.
+# Generated from the parameter models (`facerep params defaults > pipeline_params.yaml`): every key
+# with its default, commented with its field's description; edit the models, then regenerate.
+# Every key is validated (facerep/params.py); unknown keys are errors.
+# Override any of them on the command line: facerep <stage> --set synth.faces=500
+"""
+COMMENT_COLUMN = 34  # where a key's comment starts when its line is shorter
+LINE_WIDTH = 110  # long lists wrap, and a comment that would pass it goes on lines above its key
+
+
+def default_params_yaml() -> str:
+    """The default parameters as commented YAML: every key of `Params` in declaration order, nested
+    models as nested maps, each key followed by its field's description as a comment.
+
+    Walks the models themselves (`model_fields`, then the sections a model holds as pydantic extras,
+    e.g. pretrain's method sections from their registry), never a list of sections kept here, so a new
+    field or plug-in appears on the next regeneration."""
+    lines = DEFAULTS_HEADER.splitlines()
+    for entry in _section_lines(Params(), 0):
+        if not entry.startswith(" ") and entry.endswith(":"):
+            lines.append("")  # a blank line before each top-level section
+        lines.append(entry)
+    return "\n".join(lines) + "\n"
+
+
+def _section_lines(model: BaseModel, depth: int) -> list[str]:
+    """The YAML lines of `model`'s fields at nesting `depth`: a value on its key's line, a nested
+    model as its key followed by its own fields one level deeper."""
+    fields = type(model).model_fields
+    dumped = model.model_dump(mode="json")
+    indent = "  " * depth
+    lines = []
+    for name in [*fields, *(model.model_extra or {})]:
+        value = getattr(model, name)
+        description = fields[name].description if name in fields else None
+        if isinstance(value, BaseModel):
+            lines += _commented([f"{indent}{name}:"], description, indent)
+            lines += _section_lines(value, depth + 1)
+        else:
+            entry = _flow(dumped[name], f"{indent}{name}: ", indent + "    ")
+            lines += _commented(entry, description, indent)
+    return lines
+
+
+def _flow(value: Any, first: str, continuation: str) -> list[str]:
+    """`value` as YAML flow text after `first`: one line, or a list wrapped between its items at
+    `LINE_WIDTH` (never inside an item) with `continuation` before each further line."""
+    if not isinstance(value, list) or not value:
+        return [first + _flow_text(value)]
+    items = [_flow_text([v])[1:-1] for v in value]  # each as it reads inside a flow sequence
+    lines, line = [], first + "["
+    for k, item in enumerate(items):
+        piece = item + ("]" if k == len(items) - 1 else ",")
+        if line.endswith(",") and len(line) + 1 + len(piece) > LINE_WIDTH:
+            lines.append(line)
+            line = continuation + piece
+        else:
+            line += ("" if line.endswith("[") else " ") + piece
+    return [*lines, line]
+
+
+def _flow_text(value: Any) -> str:
+    """`value` in YAML flow style on one line (a scalar without the document-end marker)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=float("inf"), sort_keys=False)
+    return text.removesuffix("\n").removesuffix("\n...").removesuffix("\n")
+
+
+def _commented(entry: list[str], description: str | None, indent: str) -> list[str]:
+    """An entry's lines with `description` (whitespace collapsed) as the comment at the end of its
+    last line, or, where that line would pass `LINE_WIDTH`, as comment lines above the entry."""
+    if not description:
+        return entry
+    text = " ".join(description.split())
+    last = f"{entry[-1].ljust(COMMENT_COLUMN - 2)}  # {text}"
+    if len(last) <= LINE_WIDTH:
+        return [*entry[:-1], last]
+    above = textwrap.wrap(text, LINE_WIDTH - len(indent) - 2, break_on_hyphens=False)
+    return [*(f"{indent}# {part}" for part in above), *entry]
 
 
 def flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -19,7 +19,9 @@ from facerep.paramsbase import StrictModel
 class LocalCropParams(StrictModel):
     """ProS face-aware retrieval (section 3): candidate local crops and their acceptance rule."""
 
-    candidates: int = Field(4, gt=0, description="local crops sampled per face")
+    candidates: int = Field(
+        4, gt=0, description="local crops sampled per face (demo size; ProS samples its multi-crop count)"
+    )
     scale: tuple[float, float] = Field((0.05, 0.4), description="area fraction of the crop (multi-crop)")
     ratio: tuple[float, float] = Field((0.75, 4 / 3), description="aspect-ratio range of a local crop")
     theta: float | None = Field(None, ge=-1, le=1, description="acceptance similarity; null: the embedder's")
@@ -59,7 +61,10 @@ class DedupParams(StrictModel):
 class ArcFaceParams(StrictModel):
     """insightface's ArcFace recognition model (ONNX) through onnxruntime."""
 
-    model_path: str = "models/arcface/w600k_r50.onnx"
+    model_path: str = Field(
+        "models/arcface/w600k_r50.onnx",
+        description="buffalo_l's recognition model, from insightface's releases",
+    )
     batch_size: int = Field(64, gt=0)
     theta: float = Field(-0.5, ge=-1, le=1, description="ProS section 3: cosine threshold")
     dedup_threshold: float = Field(0.9, ge=-1, le=1, description="cosine above which faces are copies")
@@ -87,13 +92,19 @@ class FilterParams(StrictModel):
 
 
 class CurateParams(StrictModel):
-    embedder: Literal["dlib", "arcface"] = "dlib"
+    """Filters, embedder, duplicate removal and local-crop retrieval of the curate stage."""
+
+    embedder: Literal["dlib", "arcface"] = Field(
+        "dlib", description="dlib (offline, face-recognition-models) or arcface (ONNX); docs/curate.md"
+    )
     workers: int = Field(2, ge=1, description="threads that decode and align crops while the network runs")
-    local: LocalCropParams = Field(default_factory=LocalCropParams)
+    local: LocalCropParams = Field(
+        default_factory=LocalCropParams, description="ProS section 3 face-aware retrieval of local crops"
+    )
     dedup: DedupParams = Field(default_factory=DedupParams)
     arcface: ArcFaceParams = Field(default_factory=ArcFaceParams)
     dlib: DlibParams = Field(default_factory=DlibParams)
-    filters: FilterParams = Field(default_factory=FilterParams)
+    filters: FilterParams = Field(default_factory=FilterParams, description="0 disables a filter")
 
     def local_theta(self) -> float:
         """The acceptance threshold of local crops on the active embedder's similarity scale."""

@@ -16,11 +16,17 @@ class SynthParams(StrictModel):
 
     faces: int = Field(4000, ge=0, description="labeled face images")
     # Demo sizes: scenes and clips give the demo's ~2,100 curated pre-training faces (docs/curate.md).
-    scenes: int = Field(1100, ge=0, description="Flickr-like scene photos with 0-6 faces")
-    videos: int = Field(24, ge=0, description="talking-head clips in the VoxCeleb2 layout")
+    scenes: int = Field(
+        1100, ge=0, description="Flickr-like scene photos with 0-6 faces (demo: ~1,550 curated faces)"
+    )
+    videos: int = Field(
+        24, ge=0, description="talking-head clips in the VoxCeleb2 layout (demo: ~550 curated frames)"
+    )
     identities: int = Field(1000, ge=1, description="distinct persistent identities")
     sizes: list[Size] = Field(
-        default_factory=lambda: [64], min_length=1, description="face image sizes in px (16-1024)"
+        default_factory=lambda: [64],
+        min_length=1,
+        description="face image sizes in px (16-1024); the demo reads 64 (add 112 or 224 for larger runs)",
     )
     test_fraction: float = Field(0.2, ge=0.0, le=1.0, description="share of faces in the test split")
     scene_size: tuple[PositiveInt, PositiveInt] = Field(

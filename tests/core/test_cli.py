@@ -29,6 +29,12 @@ def test_params_show_prints_resolved_values() -> None:
     assert "faces: 123" in out.stdout
 
 
+def test_params_defaults_prints_the_shipped_params_file() -> None:
+    out = facerep("params", "defaults")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == (ROOT / "pipeline_params.yaml").read_text()
+
+
 def test_unknown_key_exits_2_with_one_line() -> None:
     out = facerep("params", "show", "--set", "detect.bogus=1")
     assert out.returncode == 2

@@ -7,17 +7,60 @@ import pytest
 import yaml
 
 from facerep.errors import InputError
-from facerep.params import Params, apply_overrides, dump_params, flatten, load_params
+from facerep.params import (
+    DEFAULTS_HEADER,
+    Params,
+    Paths,
+    apply_overrides,
+    default_params_yaml,
+    dump_params,
+    flatten,
+    load_params,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_shipped_params_file_is_valid_and_matches_the_model_defaults() -> None:
-    """pipeline_params.yaml documents every default: loading it gives the model's defaults."""
-    shipped = flatten(load_params(ROOT / "pipeline_params.yaml").model_dump(mode="json"))
-    defaults = flatten(Params().model_dump(mode="json"))
-    differing = {k: (shipped.get(k), defaults.get(k)) for k in shipped.keys() | defaults.keys()}
-    assert {k: v for k, v in differing.items() if v[0] != v[1]} == {}
+def test_shipped_params_file_is_the_generated_defaults() -> None:
+    """pipeline_params.yaml is exactly `facerep params defaults`: every key, every comment."""
+    shipped = (ROOT / "pipeline_params.yaml").read_text()
+    assert shipped == default_params_yaml(), "regenerate: facerep params defaults > pipeline_params.yaml"
+
+
+def test_shipped_params_file_loads_back_to_the_defaults() -> None:
+    assert load_params(ROOT / "pipeline_params.yaml") == Params()
+
+
+def test_generated_defaults_hold_every_key_with_its_description() -> None:
+    """Every default value is written, nested sections as nested maps, in declaration order; a field
+    with a description carries it as the line's comment, one without carries none."""
+    text = default_params_yaml()
+    assert flatten(yaml.safe_load(text)) == flatten(Params().model_dump(mode="json"))
+    assert list(yaml.safe_load(text)) == list(Params.model_fields)
+    lines = text.splitlines()
+    assert "seed: 0" in lines
+    faces = next(line for line in lines if line.strip().startswith("faces: 4000"))
+    assert faces.endswith("# labeled face images")
+    metrics = Paths.model_fields["metrics"].description
+    assert any(line.startswith("  metrics: metrics") and line.endswith(f"# {metrics}") for line in lines)
+
+
+def test_generated_defaults_put_long_comments_above_their_key_and_wrap_long_lists() -> None:
+    """A comment that would pass 110 columns goes on lines above its key (same indent); a long list
+    wraps between items onto indented lines and still reads back whole."""
+    text = default_params_yaml()
+    body = text.splitlines()[len(DEFAULTS_HEADER.splitlines()) :]
+    above = [i for i, line in enumerate(body) if line.lstrip().startswith("# ")]
+    assert above, "no description is long enough to go above its key"
+    for i in above:
+        indent = len(body[i]) - len(body[i].lstrip())
+        below = body[i + 1]
+        assert len(below) - len(below.lstrip()) == indent
+        assert below.lstrip().startswith("# ") or "  # " not in below
+    assert all(len(line) <= 110 or "  # " not in line for line in body)
+    tags = next(i for i, line in enumerate(body) if line.strip().startswith("tags: ["))
+    assert body[tags + 1].startswith("      ") and not body[tags].endswith("]")
+    assert yaml.safe_load(text)["harvest"]["flickr"]["tags"] == Params().harvest.flickr.tags
 
 
 def test_overrides_parse_yaml_values(tmp_path: Path) -> None:
