@@ -1,10 +1,11 @@
-"""The pipeline's stage order, an in-process runner (what `facerep demo` uses), and recording a stage's
-outputs in DVC's lock file.
+"""The one orchestrator of stage order (`run_pipeline`: what `facerep demo` and the Prefect flows run),
+and recording a stage's outputs in DVC's lock file.
 
-The Prefect flow in `flows/` runs the same stages in the same order through its tasks; DVC runs
-them through `dvc.yaml`. This module holds the order once. A run outside DVC (the demo, a flow)
-records each stage it finishes with `dvc commit`, as `dvc repro` would have, so that afterwards
-`dvc status` is clean and `dvc repro` has nothing to do.
+`run_pipeline` takes the stages in `facerep.stages.STAGES` order under one parent MLflow run, and
+hands each to a `StageCall`: in this process (`run_here`, the demo) or as a Prefect task
+(flows/stages.py). DVC runs the same stages through `dvc.yaml`, whose stages and order a test holds
+to `STAGES`. A run outside DVC (the demo, a flow) records each stage it finishes with `dvc commit`,
+as `dvc repro` would have, so that afterwards `dvc status` is clean and `dvc repro` has nothing to do.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+from facerep.errors import InputError
 from facerep.params import DEFAULT_PARAMS_FILE, Params, load_params
 from facerep.progress import stage_line
-from facerep.stages import STAGES, StageResult, available_stages, run_stage, write_metrics
-from facerep.tracking import pipeline_run
+from facerep.stages import STAGES, StageResult, run_stage, write_metrics
+from facerep.tracking import Tracker, pipeline_run
 
-PIPELINE_ORDER: list[str] = list(STAGES)
-DATA_STAGES: list[str] = ["synth", "harvest", "detect", "curate", "shard"]
+# How an orchestrator runs one stage: (stage, params, record in dvc.lock, the pipeline's parent run).
+StageCall = Callable[[str, Params, bool, Tracker], Any]
 
 
 def is_dvc_project(root: Path = Path()) -> bool:
@@ -52,20 +56,55 @@ def record_in_dvc(stage: str) -> None:
         raise RuntimeError(f"dvc commit {stage} failed: {proc.stderr.strip() or proc.stdout.strip()}")
 
 
+def should_record(params: Params, record_dvc: bool | None) -> bool:
+    """Whether a pipeline run records its stages in dvc.lock: by default when the workspace is a DVC
+    project and the parameters are exactly pipeline_params.yaml's, the only runs dvc.lock can
+    describe (asked for otherwise: InputError)."""
+    as_file = matches_params_file(params)
+    if record_dvc is None:
+        return is_dvc_project() and as_file
+    if record_dvc and not as_file:
+        raise InputError(
+            "dvc.lock records runs of pipeline_params.yaml alone: put these values in that file, or "
+            "run with record_dvc=false"
+        )
+    return record_dvc
+
+
+def plan(stages: Iterable[str] | None) -> list[str]:
+    """`stages` (default: all) in pipeline order; an unknown name stops before any stage runs."""
+    wanted = list(STAGES) if stages is None else list(stages)
+    unknown = [s for s in wanted if s not in STAGES]
+    if unknown:
+        raise InputError(f"unknown stages {unknown}; stages: {', '.join(STAGES)}")
+    return [s for s in STAGES if s in wanted]
+
+
+def run_here(stage: str, params: Params, record_dvc: bool, parent: Tracker) -> StageResult:
+    """Run `stage` in this process (its MLflow run nested under `parent`, the active run); with
+    `record_dvc`, write its DVC metrics file and record it in dvc.lock."""
+    result = run_stage(stage, params)
+    if record_dvc:
+        write_metrics(params, stage, result)
+        record_in_dvc(stage)
+    return result
+
+
 def run_pipeline(
-    params: Params, stages: list[str] | None, name: str = "pretrain-and-eval", record_dvc: bool = False
-) -> dict[str, StageResult]:
-    """Run `stages` (default: every stage installed) in pipeline order under one parent MLflow run,
-    each with its one progress line (`[3/8] detect: done in 9.1 s`); with `record_dvc`, each stage's
-    DVC metrics file is written and the stage recorded in dvc.lock as it finishes."""
-    todo = [s for s in PIPELINE_ORDER if s in (stages or available_stages())]
-    results: dict[str, StageResult] = {}
-    with pipeline_run(params, name) as tracker:
+    params: Params,
+    stages: Iterable[str] | None,
+    name: str = "pretrain-and-eval",
+    record_dvc: bool = False,
+    call: StageCall = run_here,
+) -> dict[str, Any]:
+    """Run `stages` (default: every stage) in pipeline order under one parent MLflow run, each with
+    its one progress line (`[3/8] detect: done in 9.1 s`) and its time logged to the parent run;
+    `call` runs one stage (and with `record_dvc` records it in dvc.lock as it finishes)."""
+    todo = plan(stages)
+    results: dict[str, Any] = {}
+    with pipeline_run(params, name) as parent:
         for i, stage in enumerate(todo, 1):
             with stage_line(f"[{i}/{len(todo)}] {stage}") as timing:
-                results[stage] = run_stage(stage, params)
-                if record_dvc:
-                    write_metrics(params, stage, results[stage])
-                    record_in_dvc(stage)
-            tracker.log_metrics({f"{stage}.seconds": timing.seconds})
+                results[stage] = call(stage, params, record_dvc, parent)
+            parent.log_metrics({f"{stage}.seconds": timing.seconds})
     return results

@@ -1,8 +1,11 @@
-"""The stage registry: one place that maps a stage name to the function that runs it.
+"""The stages: one ordered definition (`STAGES`) from which every orchestrator takes its stages.
 
-A stage is `run(params, tracker) -> StageResult` in `facerep/<package>/stage.py`. The CLI, the
-Prefect tasks and the tests all call `run_stage`, so a stage's logic is written once. Modules are
-imported lazily: a stage pays only for what it imports.
+A stage is `run(params, tracker) -> StageResult` in `facerep/<package>/stage.py`. The CLI's
+commands, the Prefect tasks (tasks/stages.py), the in-process runner and the Prefect flows
+(`facerep.pipeline.run_pipeline`) all come from `STAGES` and call `run_stage`, so a stage's logic
+and its place in the order are written once; tests/orchestration/test_dvc_yaml.py checks that
+dvc.yaml has the same stages in the same order. Modules are imported lazily: a stage pays only for
+what it imports.
 
 `write_metrics` writes a finished stage's metrics to `<paths.metrics>/<stage>.json`, the DVC metrics
 file dvc.yaml declares for it: flat, git-tracked (so `dvc exp show` reads it in every experiment),
@@ -25,17 +28,35 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from facerep.params import Params
 
-STAGES: dict[str, str] = {
-    "synth": "facerep.synth.stage",
-    "harvest": "facerep.harvest.stage",
-    "detect": "facerep.faces.stage",
-    "curate": "facerep.curate.stage",
-    "shard": "facerep.shards.stage",
-    "pretrain": "facerep.ssl.stage",
-    "finetune": "facerep.downstream.stage",
-    "report": "facerep.report.stage",
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage: its name (the CLI command, the Prefect task, the DVC stage), the module
+    holding its `run`, and what orchestrators need to know of it."""
+
+    name: str
+    module: str
+    dataset: bool = False  # builds the pre-training data (the `build-dataset` flow runs these)
+    retries: int = 0  # retries an orchestrator may make (network stages), with backoff
+    metrics_file: bool = True  # writes `<paths.metrics>/<name>.json` (the report restates finetune's)
+    total_steps: Callable[[Params], int] | None = None  # the length of its progress, when known
+
+
+# In pipeline order: each stage reads only what stages before it wrote.
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        Stage("synth", "facerep.synth.stage", dataset=True),
+        Stage("harvest", "facerep.harvest.stage", dataset=True, retries=3),
+        Stage("detect", "facerep.faces.stage", dataset=True),
+        Stage("curate", "facerep.curate.stage", dataset=True),
+        Stage("shard", "facerep.shards.stage", dataset=True),
+        Stage("pretrain", "facerep.ssl.stage", total_steps=lambda p: p.pretrain.max_steps),
+        Stage("finetune", "facerep.downstream.stage"),
+        Stage("report", "facerep.report.stage", metrics_file=False),
+    )
 }
-RESTATES_METRICS = {"report"}
+DATA_STAGES: list[str] = [name for name, s in STAGES.items() if s.dataset]
 TIMING_SUFFIXES = ("seconds", "_per_s", "_per_s_running")
 
 
@@ -46,11 +67,6 @@ class StageResult:
     metrics: dict[str, float] = field(default_factory=dict)
     artifacts: list[Path] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
-
-
-def available_stages() -> list[str]:
-    """Stages whose module exists in this installation (later stages land one by one)."""
-    return [name for name, mod in STAGES.items() if importlib.util.find_spec(mod) is not None]
 
 
 def metrics_file(params: Params, stage: str) -> Path:
@@ -78,7 +94,7 @@ def run_stage(
         from facerep.errors import InputError
 
         raise InputError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
-    module = importlib.import_module(STAGES[name])
+    module = importlib.import_module(STAGES[name].module)
     # A stage that resumes (pre-training from last.ckpt) may name the MLflow run to continue.
     resume = getattr(module, "resume_run_id", None)
     if run_id is None and resume is not None:
@@ -93,7 +109,7 @@ def run_stage(
 
 def write_metrics(params: Params, stage: str, result: StageResult) -> None:
     """Write `stage`'s DVC metrics file (rank 0 alone under torchrun; none for the report)."""
-    if stage in RESTATES_METRICS or int(os.environ.get("RANK", "0")) != 0:
+    if not STAGES[stage].metrics_file or int(os.environ.get("RANK", "0")) != 0:
         return
     from facerep.io import write_json
 

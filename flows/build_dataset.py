@@ -7,8 +7,8 @@ from typing import Any
 from prefect import flow
 
 from facerep.params import DEFAULT_PARAMS_FILE, Params
-from facerep.pipeline import DATA_STAGES
-from flows.stages import StageName, run_stages
+from facerep.stages import DATA_STAGES
+from flows.stages import StageName, run_flow
 
 
 @flow(name="build-dataset")
@@ -19,7 +19,7 @@ def build_dataset(
     record_dvc: bool | None = None,
 ) -> dict[str, Any]:
     """Build the pre-training shards from raw data; same parameters as `pretrain-and-eval`."""
-    return run_stages("build-dataset", stages or DATA_STAGES, params, params_file, record_dvc)
+    return run_flow("build-dataset", stages or DATA_STAGES, params, params_file, record_dvc)
 
 
 if __name__ == "__main__":

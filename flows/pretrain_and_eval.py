@@ -14,8 +14,8 @@ from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from facerep.params import DEFAULT_PARAMS_FILE, Params
-from facerep.pipeline import PIPELINE_ORDER
-from flows.stages import StageName, run_stages
+from facerep.stages import STAGES
+from flows.stages import StageName, run_flow
 
 # Prefect's thread pool is unbounded by default, and the finetune grid maps dozens of trainings:
 # at most PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS of them run at once (Prefect's own setting),
@@ -37,7 +37,7 @@ def pretrain_and_eval(
     (default: in a DVC project, when the parameters are pipeline_params.yaml's) records each stage's
     outputs in dvc.lock as it finishes, so `dvc status` is clean after the flow.
     """
-    return run_stages("pretrain-and-eval", stages or PIPELINE_ORDER, params, params_file, record_dvc)
+    return run_flow("pretrain-and-eval", stages or list(STAGES), params, params_file, record_dvc)
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-"""Prefect tasks: one thin module per stage, each a wrapper over `facerep.stages.run_stage`."""
+"""Prefect tasks: one per stage of `facerep.stages.STAGES` (tasks/stages.py), each over `run_stage`."""

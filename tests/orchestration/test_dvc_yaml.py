@@ -1,16 +1,18 @@
-"""dvc.yaml declares what each stage reads: the code it runs (checked against the imports of its
-module), the parameters pre-training reads, and one DVC metrics file per stage."""
+"""dvc.yaml has the stages of `facerep.stages.STAGES`, in its order, and declares what each stage reads:
+the code it runs (checked against the imports of its module), the parameters pre-training reads, and
+one DVC metrics file per stage."""
 
 from __future__ import annotations
 
 import ast
+import pkgutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from facerep.params import Params
-from facerep.stages import RESTATES_METRICS, STAGES
+from facerep.stages import STAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -18,6 +20,11 @@ DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # parameter models (the parameters themselves are declared), errors and progress lines.
 ORCHESTRATION = {"facerep", "facerep.params", "facerep.paramsbase", "facerep.tracking", "facerep.lineage"}
 ORCHESTRATION |= {"facerep.stages", "facerep.errors", "facerep.progress"}
+# Registries that import every module of a package (plug-ins found at run time, not by an import).
+PLUGIN_PACKAGES = {
+    "facerep.harvest.source": "facerep.harvest.sources",
+    "facerep.ssl.registry": "facerep.ssl.methods",
+}
 
 
 def module_file(name: str) -> Path | None:
@@ -43,6 +50,9 @@ def imports(name: str) -> set[str]:
             module = (base + "." + (node.module or "")).strip(".") if node.level else (node.module or "")
             found.add(module)
             found |= {f"{module}.{a.name}" for a in node.names}
+    if name in PLUGIN_PACKAGES:
+        package = PLUGIN_PACKAGES[name]
+        found |= {f"{package}.{m.name}" for m in pkgutil.iter_modules([str(module_file(package).parent)])}
     return {m for m in found if m.startswith("facerep") and module_file(m) is not None}
 
 
@@ -59,10 +69,27 @@ def code_of(stage_module: str) -> set[str]:
     return seen
 
 
+def test_dvc_yaml_has_the_stages_in_their_order() -> None:
+    """The stages of STAGES, in its order, each running its CLI command; and the order is one DVC can
+    run: every file a stage reads that another stage writes is written by an earlier one."""
+    assert list(DVC) == list(STAGES)
+    assert all(DVC[name]["cmd"] == f"facerep {name}" for name in STAGES)
+
+    def paths(entries: list) -> set[str]:
+        return {next(iter(e)) if isinstance(e, dict) else e for e in entries}
+
+    position = {name: i for i, name in enumerate(STAGES)}
+    writer = {out: name for name in STAGES for out in paths(DVC[name].get("outs", []))}
+    for name in STAGES:
+        for dep in paths(DVC[name]["deps"]):
+            for out in (o for o in writer if dep == o or dep.startswith(o + "/")):
+                assert position[writer[out]] < position[name], f"{name} reads {dep} of {writer[out]}"
+
+
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_each_stage_declares_the_code_it_runs(stage: str) -> None:
     deps = [d for d in DVC[stage]["deps"] if d.startswith("facerep/")]
-    files = {module_file(m).relative_to(ROOT).as_posix() for m in code_of(STAGES[stage])}
+    files = {module_file(m).relative_to(ROOT).as_posix() for m in code_of(STAGES[stage].module)}
     undeclared = sorted(f for f in files if not any(f == d or f.startswith(d + "/") for d in deps))
     assert undeclared == [], f"dvc.yaml stage {stage} lacks code deps {undeclared}"
     assert all((ROOT / d).exists() for d in deps)
@@ -81,7 +108,7 @@ def test_pretrain_declares_every_engine_setting_and_its_methods_section() -> Non
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_each_stage_but_the_report_has_its_git_tracked_metrics_file(stage: str) -> None:
     metrics = [next(iter(m)) for m in DVC[stage].get("metrics", [])]
-    expected = [] if stage in RESTATES_METRICS else [f"${{paths.metrics}}/{stage}.json"]
+    expected = [f"${{paths.metrics}}/{stage}.json"] if STAGES[stage].metrics_file else []
     assert metrics == expected
     for entry in DVC[stage].get("metrics", []):
         assert next(iter(entry.values())) == {"cache": False}  # in git, so every experiment commit has it

@@ -10,7 +10,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.utilities.callables import parameter_schema
 
-from facerep.pipeline import PIPELINE_ORDER
+from facerep.stages import STAGES
 
 
 def task_runs(flow_run_id) -> list:
@@ -29,7 +29,7 @@ def test_the_flow_parameters_are_a_form_of_the_pipeline_parameters() -> None:
         assert {"paths", "synth", "pretrain", "finetune", "tracking"} <= set(sections)
         pretrain = schema["definitions"]["PretrainParams"]["properties"]
         assert (pretrain["max_steps"]["type"], pretrain["max_steps"]["default"]) == ("integer", 60)
-        assert schema["properties"]["stages"]["anyOf"][0]["items"]["enum"] == PIPELINE_ORDER
+        assert schema["properties"]["stages"]["anyOf"][0]["items"]["enum"] == list(STAGES)
 
 
 @pytest.mark.parametrize(

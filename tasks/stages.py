@@ -1,4 +1,5 @@
-"""The one way a stage becomes a Prefect task: parameters in, the stage's output paths out.
+"""The Prefect task of every stage in `facerep.stages.STAGES` (`TASKS`): parameters in, the stage's
+output paths out.
 
 A task takes the validated parameters (a `facerep.params.Params`, so it can run on any worker), runs
 the library stage and then, when asked, writes its DVC metrics file and records the stage's outputs
@@ -12,7 +13,6 @@ Long stages report progress: pre-training a progress artifact (`pretrain-progres
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from prefect import Task, task
@@ -22,11 +22,8 @@ from prefect.logging import get_run_logger
 
 from facerep.params import Params
 from facerep.pipeline import record_in_dvc
-from facerep.stages import run_stage, write_metrics
+from facerep.stages import STAGES, Stage, run_stage, write_metrics
 from facerep.tracking import adopt_parent
-
-# Stages whose loop has a known length: the total their steps count towards.
-TOTAL_STEPS: dict[str, Callable[[Params], int]] = {"pretrain": lambda p: p.pretrain.max_steps}
 
 
 class Progress:
@@ -34,12 +31,13 @@ class Progress:
     progress artifact in percent, set to 100 when the stage finishes (also when a resumed run had
     nothing left to do)."""
 
-    def __init__(self, stage: str, params: Params) -> None:
-        self.stage, self.logger = stage, get_run_logger()
-        self.total = TOTAL_STEPS[stage](params) if stage in TOTAL_STEPS else None
+    def __init__(self, stage: Stage, params: Params) -> None:
+        self.stage, self.logger = stage.name, get_run_logger()
+        self.total = stage.total_steps(params) if stage.total_steps else None
         self.artifact = None
         if self.total is not None:
-            self.artifact = create_progress_artifact(0.0, key=f"{stage}-progress", description="steps done")
+            key = f"{stage.name}-progress"
+            self.artifact = create_progress_artifact(0.0, key=key, description="steps done")
 
     def __call__(self, step: int) -> None:
         if self.artifact is None:
@@ -53,13 +51,13 @@ class Progress:
             update_progress_artifact(self.artifact, 100.0)
 
 
-def stage_task(stage: str, retries: int = 0, retry_delay_seconds: list[float] | None = None) -> Task:
-    """A Prefect task running `stage`; network stages get retries with backoff."""
+def stage_task(stage: Stage) -> Task:
+    """A Prefect task running `stage`; network stages (`stage.retries`) are retried with backoff."""
 
     @task(
-        name=stage,
-        retries=retries,
-        retry_delay_seconds=retry_delay_seconds or [10, 60, 300][: max(retries, 1)],
+        name=stage.name,
+        retries=stage.retries,
+        retry_delay_seconds=[10, 60, 300][: max(stage.retries, 1)],
         cache_policy=NO_CACHE,
     )
     def run(
@@ -68,13 +66,16 @@ def stage_task(stage: str, retries: int = 0, retry_delay_seconds: list[float] | 
         logger = get_run_logger()
         adopt_parent(parent_run_id)
         progress = Progress(stage, params)
-        result = run_stage(stage, params, run_id, on_step=progress)
+        result = run_stage(stage.name, params, run_id, on_step=progress)
         progress.finish()
         for name, value in result.metrics.items():
-            logger.info("%s: %s = %s", stage, name, value)
+            logger.info("%s: %s = %s", stage.name, name, value)
         if record_dvc:
-            write_metrics(params, stage, result)
-            record_in_dvc(stage)
+            write_metrics(params, stage.name, result)
+            record_in_dvc(stage.name)
         return {"outputs": [str(p) for p in result.outputs], "metrics": result.metrics}
 
     return run
+
+
+TASKS: dict[str, Task] = {name: stage_task(stage) for name, stage in STAGES.items()}

@@ -1,5 +1,0 @@
-"""Prefect task of the shard stage."""
-
-from tasks.common import stage_task
-
-shard = stage_task("shard")
