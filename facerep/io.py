@@ -23,41 +23,77 @@ import pandas as pd
 from facerep.errors import InputError
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (/proc/self/status), since
+    setting it to read it back is racy with other threads creating files."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in directory `path` durable (POSIX: the entry lives in the directory)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+def atomic_path(path: str | os.PathLike[str], durable: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    The file gets the permissions a plain `open` would give (0666 less the umask), not mkstemp's 0600,
+    so shards on a shared disk are readable by the group as the user's umask intends. `durable`
+    fsyncs the file before the rename and the directory after it, so after a power loss the name
+    holds either the old or the complete new content (for the outputs later stages trust: shards,
+    the harvest manifest), at the cost of a disk flush per file."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if durable:
+            with open(tmp_path, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp_path, final)
+        if durable:
+            fsync_dir(final.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
-def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to `path` atomically."""
-    with atomic_path(path) as tmp:
+def write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool = False) -> None:
+    """Write `data` to `path` atomically (`durable`: fsynced, see `atomic_path`)."""
+    with atomic_path(path, durable) as tmp:
         tmp.write_bytes(data)
 
 
-def write_text(path: str | os.PathLike[str], text: str) -> None:
+def write_text(path: str | os.PathLike[str], text: str, durable: bool = False) -> None:
     """Write `text` (UTF-8) to `path` atomically."""
-    write_bytes(path, text.encode("utf-8"))
+    write_bytes(path, text.encode("utf-8"), durable)
 
 
-def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+def write_json(path: str | os.PathLike[str], obj: Any, durable: bool = False) -> None:
     """Write `obj` as indented, key-sorted JSON atomically (stable bytes for DVC)."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", durable)
 
 
-def write_parquet(path: str | os.PathLike[str], df: pd.DataFrame) -> None:
-    """Write a DataFrame to Parquet atomically, without the pandas index."""
-    with atomic_path(path) as tmp:
+def write_parquet(path: str | os.PathLike[str], df: pd.DataFrame, durable: bool = False) -> None:
+    """Write a DataFrame to Parquet atomically (`durable`: fsynced, see `atomic_path`), without the
+    pandas index."""
+    with atomic_path(path, durable) as tmp:
         df.to_parquet(tmp, index=False)
 
 

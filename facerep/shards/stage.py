@@ -151,7 +151,7 @@ def run(params: Params, tracker: Tracker) -> StageResult:
         "shards": entries,
         "left_out": dict(sorted(left_out.items())),
     }
-    write_json(out_dir / "index.json", index)
+    write_json(out_dir / "index.json", index, durable=True)
     metrics = {
         "samples": float(index["samples"]),
         "shards": float(len(entries)),

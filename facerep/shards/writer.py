@@ -93,7 +93,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def write_tar(path: Path, samples: Sequence[Sample]) -> None:
     """Write one shard atomically: `<key>.jpg` (the crop's bytes, unchanged) and `<key>.json`."""
-    with atomic_path(path) as tmp, tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
+    with atomic_path(path, durable=True) as tmp, tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
         for s in samples:
             _add(tar, f"{s.key}.jpg", s.jpg.read_bytes())
             _add(tar, f"{s.key}.json", meta_bytes(s.meta))

@@ -1,5 +1,7 @@
 """Atomic writes leave either the old file or the new one, never a partial file."""
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +68,41 @@ def test_read_table_names_the_file_and_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"faces\.parquet: missing column\(s\) bbox, crop_path"):
         read_table(path, ["face_id", "bbox", "crop_path"])
     assert read_table(path, ["face_id"])["face_id"].tolist() == ["a"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_atomic_writes_respect_the_umask(tmp_path: Path, umask: int) -> None:
+    """mkstemp makes 0600 files; a stage's outputs get what `open` would give (0666 less the umask),
+    so shards on a shared disk are readable by whom the user's umask allows."""
+    old = os.umask(umask)
+    try:
+        io.write_text(tmp_path / "a.json", "{}")
+        io.write_parquet(tmp_path / "b.parquet", pd.DataFrame({"x": [1]}), durable=True)
+        assert io.current_umask() == umask
+    finally:
+        os.umask(old)
+    for name in ("a.json", "b.parquet"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
+
+
+def test_durable_writes_fsync_the_file_before_the_rename_and_the_directory_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync-dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync-file")
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        events.append("rename")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    io.write_bytes(tmp_path / "shard.tar", b"x", durable=True)
+    assert events == ["fsync-file", "rename", "fsync-dir"]
+    events.clear()
+    io.write_bytes(tmp_path / "crop.jpg", b"x")
+    assert events == ["rename"]
