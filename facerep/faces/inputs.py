@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from facerep.errors import InputError
+from facerep.images import to_srgb
 from facerep.io import read_table
 
 REQUIRED_COLUMNS = ("image_id", "path", "status")
@@ -40,8 +41,9 @@ def resolve(raw_dir: Path, path: str) -> Path:
 
 
 def load_rgb(path: Path) -> np.ndarray:
-    """Decode an image file to RGB uint8 (H, W, 3), EXIF orientation applied (so boxes are in the
-    pixels a viewer shows). Pillow rather than OpenCV because it names what is wrong with a file
+    """Decode an image file to 8-bit sRGB (H, W, 3), EXIF orientation applied (so boxes are in the
+    pixels a viewer shows; 16-bit, palette, CMYK and ICC-profiled files converted: `facerep.images`).
+    Pillow rather than OpenCV because it names what is wrong with a file
     (truncated, unknown format, decompression bomb), which becomes the image's reason."""
     from PIL import Image, ImageOps
 
@@ -49,9 +51,7 @@ def load_rgb(path: Path) -> np.ndarray:
         raise ImageError("missing file")
     try:
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            rgb = im.convert("RGB")
-            rgb.load()
+            rgb = to_srgb(ImageOps.exif_transpose(im))
     except Image.DecompressionBombError as exc:
         raise ImageError(f"too many pixels: {exc}") from exc
     except (OSError, SyntaxError, ValueError) as exc:
