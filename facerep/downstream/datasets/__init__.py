@@ -18,7 +18,7 @@ from facerep.downstream.data import TaskData
 from facerep.errors import InputError
 
 #: `load(root, size, max_train, max_test)`: both splits of the dataset in `root` at `size` px
-LoadFn = Callable[[Path, int, "int | None", "int | None"], TaskData]
+LoadFn = Callable[[Path, int, int | None, int | None], TaskData]
 
 
 @dataclass(frozen=True)
