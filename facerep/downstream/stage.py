@@ -23,17 +23,13 @@ from __future__ import annotations
 
 import time
 
-from facerep.downstream.grid import Point, forget_grids, shared_grid
+from facerep.downstream.grid import forget_grids, shared_grid
 from facerep.downstream.inits import init_dirname
 from facerep.downstream.tasks import task_class
 from facerep.params import Params
 from facerep.progress import track
 from facerep.stages import StageResult
 from facerep.tracking import Tracker
-
-#: `Point` and `shared_grid` stay importable from here for the Prefect tasks that still do so
-#: (tasks/finetune.py); their home is `facerep.downstream.grid`
-__all__ = ["Point", "run", "shared_grid"]
 
 
 def run(params: Params, tracker: Tracker) -> StageResult:
