@@ -137,9 +137,7 @@ def child(args: argparse.Namespace) -> None:
         extra["run"] = Runtime(device, dtype, workers, augment)
     hp = train.HParams(1e-3, args.steps, 1.0)
     t0 = time.perf_counter()
-    model = train.fit(
-        task, net, data, data.train, hp, linear=False, seed=0, batch_size=BATCH, weight_decay=1e-4, **extra
-    )
+    model = train.fit(task, net, data, data.train, hp, train.TrainSpec(BATCH, 1e-4, **extra), seed=0)
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     fit_s = time.perf_counter() - t0

@@ -279,7 +279,7 @@ def measure_finetune(s: Setting) -> Row:
     from facerep.downstream.datasets import load_dataset
     from facerep.downstream.device import Runtime
     from facerep.downstream.tasks import make_task
-    from facerep.downstream.train import HParams, fit
+    from facerep.downstream.train import HParams, TrainSpec, fit
     from facerep.ssl.backbones import build_backbone
     from facerep.ssl.engine import autocast_dtype
 
@@ -290,11 +290,11 @@ def measure_finetune(s: Setting) -> Row:
     torch.manual_seed(0)
     net = build_backbone(name)
     run = Runtime(s.device, autocast_dtype("auto", s.device))
-    kw = {"linear": False, "seed": 0, "batch_size": batch, "weight_decay": 1e-4, "run": run}
-    fit(task, net, data, data.train, HParams(1e-3, s.warmup, 1.0), **kw)  # warm-up (allocator, kernels)
+    spec = TrainSpec(batch, 1e-4, run)
+    fit(task, net, data, data.train, HParams(1e-3, s.warmup, 1.0), spec, seed=0)  # warm-up
     sync(s.device)
     t0 = time.perf_counter()
-    fit(task, net, data, data.train, HParams(1e-3, s.steps, 1.0), **kw)
+    fit(task, net, data, data.train, HParams(1e-3, s.steps, 1.0), spec, seed=0)
     sync(s.device)
     rate = batch * s.steps / (time.perf_counter() - t0)
     what = (
