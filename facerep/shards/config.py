@@ -6,7 +6,7 @@ from facerep.harvest.licenses import DEFAULT_ALLOWED, FLICKR_LICENSES
 from facerep.paramsbase import StrictModel
 from facerep.shards.licenses import normalise
 
-SYNTHFACES_LICENSE = "SynthFaces (generated, CC0 1.0)"  # facerep.harvest.synthetic.LICENSE
+SYNTHFACES_LICENSE = "SynthFaces (generated, CC0 1.0)"  # facerep.harvest.sources.synthetic.LICENSE
 DEFAULT_LICENSES = [*(FLICKR_LICENSES[i] for i in DEFAULT_ALLOWED), SYNTHFACES_LICENSE]
 
 

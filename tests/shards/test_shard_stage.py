@@ -126,7 +126,7 @@ def test_missing_manifest_is_an_input_error(tmp_path, params_for):
 
 
 def test_default_licences_admit_synthfaces_as_harvest_names_it():
-    from facerep.harvest.synthetic import LICENSE
+    from facerep.harvest.sources.synthetic import LICENSE
     from facerep.shards.config import ShardParams
 
     assert LICENSE in ShardParams().licenses
