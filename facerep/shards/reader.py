@@ -21,6 +21,7 @@ import fsspec
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from facerep.errors import InputError
+from facerep.io import fingerprint
 
 Box = tuple[float, float, float, float]
 
@@ -77,7 +78,7 @@ class ShardCatalog:
         self.entries: list[dict[str, Any]] = index["shards"]
         self.counts = tuple(int(e["count"]) for e in self.entries)
         identity = [(e["name"], e["count"], e.get("sha256")) for e in self.entries]
-        self.fingerprint = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+        self.fingerprint = fingerprint(identity, 16)
 
     def url(self, container: int) -> str:
         return f"{self.root}/{self.entries[container]['name']}"
