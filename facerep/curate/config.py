@@ -55,7 +55,14 @@ class DedupParams(StrictModel):
         None, ge=-1, le=1, description="near-duplicate similarity; null: embedder's"
     )
     neighbours: int = Field(16, gt=1, description="nearest neighbours examined per face")
-    index: str = Field("Flat", description="faiss index factory string, e.g. HNSW32 for millions")
+    index: str = Field(
+        "auto",
+        description="faiss index factory string (e.g. Flat, HNSW32, IVF4096,Flat); auto: exact Flat up "
+        "to approximate_above faces, an IVF of about 4 sqrt(n) cells above (16 searched per face)",
+    )
+    approximate_above: int = Field(
+        100_000, ge=2, description="with index auto, the face count above which the index is approximate"
+    )
 
 
 class ArcFaceParams(StrictModel):

@@ -3,10 +3,17 @@
 Bulat et al. (section 6) find large redundancy in facial pre-training sets, above all in video
 datasets where neighbouring frames repeat a face. Exact copies are found by sha256; re-encoded,
 resized or slightly re-cropped copies by their face embeddings: every face's nearest neighbours
-come from a faiss index (exact `Flat` by default; an index factory string such as `HNSW32` or
-`IVF4096,Flat` scales the same code to millions of faces), and pairs at or above the embedder's
-duplicate threshold are joined. Groups are the connected components of those pairs (union-find);
-the representative is the face with the highest priority (detector score), ties to the first.
+come from a faiss index, and pairs at or above the embedder's duplicate threshold are duplicates.
+The index is exact (`Flat`, O(n^2)) up to `curate.dedup.approximate_above` faces and an inverted
+file (IVF, searching 16 of about 4 sqrt(n) cells) above it (`auto`; any faiss index factory string can
+be set instead), whose recall of planted duplicates against the exact index is measured in
+bench/bench_dedup.py.
+
+Groups do not chain. Connected components (union-find) of near pairs would join a whole video clip,
+frame 1 with frame 300, through the neighbours between them. Instead, faces are visited in priority
+order (detector score) and each face not yet grouped leads a group of its not-yet-grouped near
+duplicates (leader clustering), so every member is within the threshold of its representative.
+Exact copies are identical, so they are merged first and treated as one face.
 """
 
 from __future__ import annotations
@@ -30,12 +37,28 @@ def exact_pairs(keys: Sequence[str | None]) -> list[tuple[int, int]]:
     return pairs
 
 
+IVF_PROBES = 16  # cells an IVF search visits: a near duplicate lies in its face's cell or next to it
+
+
+def choose_index(index_factory: str, n: int, approximate_above: int) -> str:
+    """The faiss index factory string for `n` faces: `auto` is exact `Flat` up to `approximate_above`
+    faces and above it an inverted file of about 4 sqrt(n) cells (faiss's guideline), which searches
+    IVF_PROBES of them per face instead of all n faces."""
+    if index_factory != "auto":
+        return index_factory
+    if n <= approximate_above:
+        return "Flat"
+    cells = 1 << round(np.log2(4 * np.sqrt(n)))
+    return f"IVF{cells},Flat"
+
+
 def near_pairs(
     vectors: np.ndarray,
     similarity_from_sqdist: Callable[[np.ndarray], np.ndarray],
     threshold: float,
     neighbours: int,
-    index_factory: str = "Flat",
+    index_factory: str = "auto",
+    approximate_above: int = 100_000,
 ) -> list[tuple[int, int, float]]:
     """Pairs (i, j, similarity), i < j, of faces whose similarity is >= `threshold`.
 
@@ -48,10 +71,13 @@ def near_pairs(
     if n < 2:
         return []
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    index = faiss.index_factory(x.shape[1], index_factory, faiss.METRIC_L2)
+    factory = choose_index(index_factory, n, approximate_above)
+    index = faiss.index_factory(x.shape[1], factory, faiss.METRIC_L2)
     if not index.is_trained:
         index.train(x)
     index.add(x)
+    if hasattr(faiss.downcast_index(index), "nprobe"):
+        faiss.ParameterSpace().set_index_parameter(index, "nprobe", IVF_PROBES)
     sqdist, ids = index.search(x, min(neighbours + 1, n))
     sims = similarity_from_sqdist(np.maximum(sqdist, 0.0))
     pairs: dict[tuple[int, int], float] = {}
@@ -64,8 +90,9 @@ def near_pairs(
     return [(i, j, s) for (i, j), s in sorted(pairs.items())]
 
 
-def representatives(n: int, pairs: Sequence[tuple[int, int]], priority: Sequence[float]) -> np.ndarray:
-    """For each position, the position of its group's representative (itself when it is one)."""
+def _copy_groups(n: int, exact: Sequence[tuple[int, int]]) -> list[int]:
+    """Each position's exact-copy group, named by its smallest member (union-find: copies are
+    identical, so joining them transitively is safe)."""
     parent = list(range(n))
 
     def find(a: int) -> int:
@@ -74,14 +101,39 @@ def representatives(n: int, pairs: Sequence[tuple[int, int]], priority: Sequence
             a = parent[a]
         return a
 
-    for a, b in pairs:
+    for a, b in exact:
         ra, rb = find(a), find(b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
-    best: dict[int, int] = {}
-    for i in range(n):
-        root = find(i)
-        cur = best.get(root)
-        if cur is None or priority[i] > priority[cur]:
-            best[root] = i
-    return np.array([best[find(i)] for i in range(n)], dtype=np.int64)
+    return [find(i) for i in range(n)]
+
+
+def representatives(
+    n: int,
+    near: Sequence[tuple[int, int]],
+    priority: Sequence[float],
+    exact: Sequence[tuple[int, int]] = (),
+) -> np.ndarray:
+    """For each position, the position of its group's representative (itself when it is one).
+
+    Exact copies merge first; then, in order of priority (ties to the first position), each copy group
+    not yet taken leads a group with the not-yet-taken groups it has a near pair with, represented by
+    its highest-priority face. So a representative is a near duplicate (or a copy) of every member."""
+    group = _copy_groups(n, exact)
+    members: dict[int, list[int]] = {}
+    for i, g in enumerate(group):
+        members.setdefault(g, []).append(i)
+    best = {g: max(m, key=lambda i: (priority[i], -i)) for g, m in members.items()}
+    linked: dict[int, set[int]] = {g: set() for g in members}
+    for a, b in near:
+        if group[a] != group[b]:
+            linked[group[a]].add(group[b])
+            linked[group[b]].add(group[a])
+    leader: dict[int, int] = {}
+    for g in sorted(members, key=lambda g: (-priority[best[g]], best[g])):
+        if g in leader:
+            continue
+        leader[g] = best[g]
+        for other in sorted(linked[g]):
+            leader.setdefault(other, best[g])
+    return np.array([leader[group[i]] for i in range(n)], dtype=np.int64)

@@ -171,10 +171,11 @@ def _deduplicate(
         cfg.dedup_threshold(),
         cfg.dedup.neighbours,
         cfg.dedup.index,
+        cfg.dedup.approximate_above,
     )
     exact_members = {j for pair in exact for j in pair}
     priority = [float(faces.at[i, "score"]) for i in live]
-    reps = representatives(len(live), exact + [(a, b) for a, b, _ in near], priority)
+    reps = representatives(len(live), [(a, b) for a, b, _ in near], priority, exact)
     for pos, i in enumerate(live):
         rep = int(reps[pos])
         if rep != pos:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from curate_data import encode_jpeg, face_row, write_detect_output, write_manifest
 
-from facerep.curate.dedup import exact_pairs, representatives
+from facerep.curate.dedup import exact_pairs
 from facerep.curate.stage import run
 from facerep.tracking import Tracker
 
@@ -91,11 +91,8 @@ def test_filters_record_their_reason(tmp_path, faces, params_for):
     assert cur["keep"].to_dict() == {"sharp": True, "blurred": False, "unsure": False}
 
 
-def test_dedup_groups_keep_the_highest_priority():
-    pairs = exact_pairs(["a", None, "b", "a", "b", ""])
-    assert pairs == [(0, 3), (2, 4)]
-    reps = representatives(5, [*pairs, (3, 1)], priority=[0.5, 0.9, 0.1, 0.2, 0.3])
-    assert reps.tolist() == [1, 1, 4, 1, 4]
+def test_exact_pairs_join_each_copy_to_the_first():
+    assert exact_pairs(["a", None, "b", "a", "b", ""]) == [(0, 3), (2, 4)]
 
 
 def test_rerun_with_new_thresholds_reuses_cached_embeddings(tmp_path, faces, params_for):
