@@ -37,24 +37,27 @@ TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable
 class Paths(StrictModel):
     """Where each stage writes (DESIGN section 2)."""
 
-    synth: str = "data/synth"
-    raw: str = "data/raw"
-    faces: str = "data/faces"
-    curated: str = "data/curated"
-    shards: str = "data/shards"
-    models: str = "models"
-    results: str = "results"
+    synth: str = Field("data/synth", description="synth stage output: SynthFaces faces, scenes and videos")
+    raw: str = Field("data/raw", description="harvest stage output: downloaded images and their manifest")
+    faces: str = Field("data/faces", description="detect stage output: face crops and faces.parquet")
+    curated: str = Field("data/curated", description="curate stage output: kept faces and their local boxes")
+    shards: str = Field("data/shards", description="shard stage output: WebDataset tars and index.json")
+    models: str = Field(
+        "models",
+        description="pretrain stage output (<models>/pretrain/<method>/); a local path or fsspec URL",
+    )
+    results: str = Field("results", description="finetune and report stage outputs")
     metrics: str = Field("metrics", description="each stage's metrics as DVC metrics files (git-tracked)")
 
 
 class TrackingParams(StrictModel):
     """MLflow settings: a local SQLite store by default so `mlflow ui` works offline."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="log every stage run to MLflow; false: no tracking at all")
     uri: str | None = Field(
         None, description=f"MLflow store; null: $MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI}"
     )
-    experiment: str = "facerep"
+    experiment: str = Field("facerep", description="MLflow experiment the stage runs are logged under")
     system_metrics: bool = Field(True, description="CPU, memory (and GPU) usage sampled into each stage run")
 
     def resolved_uri(self) -> str:
@@ -66,7 +69,12 @@ class TrackingParams(StrictModel):
 class Params(StrictModel):
     """Every stage's parameters: the DVC params file and the Prefect flow input."""
 
-    seed: int = 0
+    seed: int = Field(
+        0,
+        description="the one random seed: SynthFaces rendering, the shards' sample order, pre-training "
+        "(weights, views, data order, kNN subsets) and finetune's label subsets (when finetune.split_seed "
+        "is null)",
+    )
     paths: Paths = Field(default_factory=Paths)
     synth: SynthParams = Field(default_factory=SynthParams)
     harvest: HarvestParams = Field(default_factory=HarvestParams)

@@ -33,9 +33,21 @@ def check_tasks(names: Iterable[str]) -> None:
 class SearchParams(StrictModel):
     """Per-point hyper-parameter search (Bulat et al. 3.3): learning rate, schedule length, backbone lr."""
 
-    enabled: bool = True
-    lr: list[float] = Field(default_factory=lambda: [1e-3, 1e-2], min_length=1)
-    steps: list[int] = Field(default_factory=lambda: [100], min_length=1)
+    enabled: bool = Field(
+        True, description="search each point on a validation part; false: the grid's first point is used"
+    )
+    lr: list[float] = Field(
+        default_factory=lambda: [1e-3, 1e-2],
+        min_length=1,
+        description="head learning rates tried (AdamW, cosine schedule); the backbone's is lr x "
+        "backbone_lr_mult",
+    )
+    steps: list[int] = Field(
+        default_factory=lambda: [100],
+        min_length=1,
+        description="schedule lengths tried, in optimiser steps (unless steps_by_task or steps_by_regime "
+        "give them)",
+    )
     steps_by_regime: dict[float, list[int]] = Field(
         default_factory=dict,
         description="schedule lengths for particular regimes, e.g. {1.0: [500]}: 100% labels need longer",
@@ -58,7 +70,11 @@ class SearchParams(StrictModel):
         "also steadies a random backbone (on SynthFaces at 2%, scratch does better at 0.3 than at 1)",
     )
     budget: int = Field(8, ge=1, description="most grid points tried per (task, dataset, init, regime)")
-    method: Literal["grid", "optuna"] = "grid"
+    method: Literal["grid", "optuna"] = Field(
+        "grid",
+        description="grid: every point (a seeded sample of budget when larger) | optuna: TPE for budget "
+        "trials",
+    )
     val_fraction: float = Field(0.2, gt=0, lt=1, description="part of the training subset held out")
     min_val: int = Field(8, ge=1, description="least validation items (taken even from a tiny subset)")
 
@@ -121,9 +137,21 @@ class AugmentParams(StrictModel):
 class FinetuneParams(StrictModel):
     """Which evaluations run, on what data, from which initialisations, and how each is trained."""
 
-    tasks: list[str] = Field(default_factory=task_names)
-    regimes: list[float] = Field(default_factory=lambda: [0.02, 0.10, 1.0])
-    seeds: int = Field(3, gt=0)
+    tasks: list[str] = Field(
+        default_factory=task_names,
+        description="tasks evaluated, all on `dataset` (registered in facerep/downstream/tasks/)",
+    )
+    regimes: list[float] = Field(
+        default_factory=lambda: [0.02, 0.10, 1.0],
+        description="label fractions in (0, 1]; fixed nested subsets of the training split (Bulat et al. "
+        "A.3)",
+    )
+    seeds: int = Field(
+        3,
+        gt=0,
+        description="final runs per point, seeds 0..n-1 (unless seeds_by_regime gives n); reported as mean "
+        "and std",
+    )
     seeds_by_regime: dict[float, int] = Field(
         default_factory=dict, description="seeds for particular regimes, e.g. {0.02: 5}: 2% is the noisy one"
     )
@@ -134,19 +162,31 @@ class FinetuneParams(StrictModel):
     inits: list[str] | None = Field(
         None, description="scratch, imagenet, pretrain:<method>; null: scratch + every backbone.pt present"
     )
-    mode: Literal["finetune", "linear"] = "linear"
+    mode: Literal["finetune", "linear"] = Field(
+        "linear",
+        description="linear: frozen backbone and BN statistics, a head on cached features | finetune: "
+        "backbone trained too, at lr x search.backbone_lr_mult (Bulat et al. 3.3)",
+    )
     backbone: str | None = Field(None, description="scratch architecture; null: that of the pre-trained one")
     imagenet_weights: str | None = Field(None, description="local copy of torchvision ImageNet weights")
-    image_size: int = Field(64, gt=0)
-    batch_size: int = Field(32, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
+    image_size: int = Field(
+        64, gt=0, description="side in px faces are resized to for the backbone (the benchmark: 112)"
+    )
+    batch_size: int = Field(32, gt=0, description="items per training step")
+    weight_decay: float = Field(
+        1e-4, ge=0, description="AdamW weight decay of heads and fine-tuned backbones"
+    )
     max_train: int | None = Field(1000, gt=0, description="cap on training items (before subsetting)")
-    max_test: int | None = Field(400, gt=0)
+    max_test: int | None = Field(
+        400, gt=0, description="cap on test items (recognition: verification pairs); null: all"
+    )
     split_seed: int | None = Field(None, description="seed of the fixed subsets; null: the global seed")
     heatmap_width: int = Field(64, gt=0, description="channels of the landmark head (Bulat 5.2: 256)")
     heatmap_sigma: float = Field(1.0, gt=0, description="Gaussian std of landmark heatmaps, heatmap px")
     cosface_margin: float = Field(0.35, ge=0, description="Bulat et al. A.2")
-    cosface_scale: float = Field(30.0, gt=0)
+    cosface_scale: float = Field(
+        30.0, gt=0, description="CosFace scale s of the recognition head (Bulat et al. A.2)"
+    )
     device: str = Field(
         "auto",
         pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
@@ -161,9 +201,19 @@ class FinetuneParams(StrictModel):
         description="DataLoader processes decoding faces; 0: in-process; null: 0 training on the CPU, "
         "one per spare core up to 8 beside an accelerator (`device.default_workers`)",
     )
-    augment: AugmentParams = Field(default_factory=AugmentParams)
-    search: SearchParams = Field(default_factory=SearchParams)
-    distill: DistillParams = Field(default_factory=DistillParams)
+    augment: AugmentParams = Field(
+        default_factory=AugmentParams,
+        description="fine-tuning augmentation, per task as Bulat et al. A.2 (never for frozen probes)",
+    )
+    search: SearchParams = Field(
+        default_factory=SearchParams,
+        description="per-point hyper-parameter search on a validation part of the training subset (Bulat "
+        "et al. 3.3)",
+    )
+    distill: DistillParams = Field(
+        default_factory=DistillParams,
+        description="self-distillation on the unlabeled rest of the training split (Bulat et al. 3.5)",
+    )
 
     @field_validator("tasks")
     @classmethod

@@ -49,7 +49,11 @@ class ScrfdParams(StrictModel):
 class DetectParams(StrictModel):
     """Detector choice, its thresholds, batching and the crop geometry."""
 
-    backend: Literal["retinaface", "retinaface_mobile", "scrfd"] = "retinaface_mobile"
+    backend: Literal["retinaface", "retinaface_mobile", "scrfd"] = Field(
+        "retinaface_mobile",
+        description="retinaface (ResNet-50, the design card's detector) | retinaface_mobile "
+        "(MobileNet-0.25 ONNX, runs offline) | scrfd (insightface det_10g ONNX)",
+    )
     batch_size: int = Field(8, gt=0, description="images per forward pass")
     input_size: int = Field(640, ge=32, description="letterbox: longer image side at the network input")
     threshold: float = Field(0.6, gt=0.0, lt=1.0, description="minimum face confidence (biubug6 vis_thres)")
@@ -59,7 +63,16 @@ class DetectParams(StrictModel):
     jpeg_quality: int = Field(95, ge=1, le=100, description="JPEG quality of the crops")
     workers: int = Field(2, ge=1, description="threads decoding images and encoding crops")
     chunk_size: int = Field(64, gt=0, description="images per resumable chunk of faces.parquet")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    crop: CropParams = Field(default_factory=CropParams)
-    retinaface: RetinaFaceParams = Field(default_factory=RetinaFaceParams)
-    scrfd: ScrfdParams = Field(default_factory=ScrfdParams)
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="auto (CUDA when available to the backend: torch, or onnxruntime's "
+        "CUDAExecutionProvider) | cpu | cuda (an error when CUDA is missing)",
+    )
+    crop: CropParams = Field(
+        default_factory=CropParams,
+        description="crop geometry: the face spans face_px of a size x size JPEG (Bulat et al. A.1)",
+    )
+    retinaface: RetinaFaceParams = Field(
+        default_factory=RetinaFaceParams, description="the retinaface backend's ResNet-50 weights"
+    )
+    scrfd: ScrfdParams = Field(default_factory=ScrfdParams, description="the scrfd backend's ONNX model")

@@ -10,7 +10,7 @@ FLOOR = "chance"  # the pseudo-init of the finetune stage's chance floor, one pe
 class ReportParams(StrictModel):
     """How the finetune results are summarised."""
 
-    title: str = "facerep report"
+    title: str = Field("facerep report", description="heading of report.md")
     significance_std: float = Field(2.0, gt=0, description="a gap counts when larger than this many std")
     baseline: str = Field("scratch", description="the init the others are compared against")
     paper_numbers: bool = Field(True, description="show published numbers where the dataset matches")

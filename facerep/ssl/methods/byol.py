@@ -27,17 +27,31 @@ class ByolParams(MethodParams):
     crops: CropParams = Field(
         default_factory=lambda: CropParams(
             global_scale=(0.08, 1.0), color_jitter=BYOL_JITTER, blur=[1.0, 0.1], solarize=[0.0, 0.2]
-        )
+        ),
+        description="views (Grill et al. Table 6): 2, colour jitter 0.4/0.4/0.2/0.1, blur 1.0/0.1, "
+        "solarise 0/0.2",
     )
     optim: OptimParams = Field(
         default_factory=lambda: OptimParams(
             name="lars", base_lr=0.2, warmup_fraction=0.01, weight_decay=1.5e-6, exclude_bias_norm=True
-        )
+        ),
+        description="Grill et al. appendix: LARS 0.2 per 256, 1% warmup, wd 1.5e-6, biases and norms "
+        "excluded",
     )
-    hidden_dim: int = Field(4096, gt=0)
-    output_dim: int = Field(256, gt=0)
-    momentum: float = Field(0.996, ge=0, le=1)
-    momentum_end: float = Field(1.0, ge=0, le=1)
+    hidden_dim: int = Field(
+        4096, gt=0, description="projector and predictor MLP hidden width (Grill et al. 3.3: 4096)"
+    )
+    output_dim: int = Field(256, gt=0, description="projection dimension (Grill et al. 3.3: 256)")
+    momentum: float = Field(
+        0.996,
+        ge=0,
+        le=1,
+        description="target network EMA momentum tau_base at the start of the cosine ramp to momentum_end "
+        "(Grill et al. 3.3: 0.996)",
+    )
+    momentum_end: float = Field(
+        1.0, ge=0, le=1, description="target EMA momentum at the end of the run (Grill et al. 3.2: 1)"
+    )
 
 
 @register_method("byol", params=ByolParams)

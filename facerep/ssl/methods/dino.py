@@ -47,7 +47,11 @@ class DinoParams(MethodParams):
     cost of a small backbone).
     """
 
-    crops: CropParams = Field(default_factory=dino_crops)
+    crops: CropParams = Field(
+        default_factory=dino_crops,
+        description="views (DINO's code): 2 global (scale 0.4-1) + 8 local (0.05-0.4), colour jitter "
+        "0.4/0.4/0.2/0.1",
+    )
     optim: OptimParams = Field(
         default_factory=lambda: OptimParams(
             name="adamw",
@@ -59,19 +63,50 @@ class DinoParams(MethodParams):
             exclude_bias_norm=True,
             clip_grad=3.0,
             clip_per_parameter=True,
-        )
+        ),
+        description="Caron et al. 2021: AdamW 5e-4 per 256, 10% warmup, cosine to 1e-6, wd 0.04 -> 0.4, "
+        "per-parameter gradient clip 3.0",
     )
-    output_dim: int = Field(4096, gt=1)
-    hidden_dim: int = Field(2048, gt=0)
-    bottleneck_dim: int = Field(256, gt=0)
-    student_temperature: float = Field(0.1, gt=0)
-    teacher_temperature: float = Field(0.04, gt=0)
-    teacher_temperature_end: float = Field(0.07, gt=0)
-    teacher_temperature_warmup_fraction: float = Field(0.3, ge=0, le=1)
-    center_momentum: float = Field(0.9, ge=0, le=1)
-    momentum: float = Field(0.996, ge=0, le=1)
-    momentum_end: float = Field(1.0, ge=0, le=1)
-    freeze_last_layer_steps: int | None = Field(None, ge=0)
+    output_dim: int = Field(
+        4096,
+        gt=1,
+        description="head output K (paper: 65536; 4096 here, the last layer dominates a small backbone's "
+        "cost)",
+    )
+    hidden_dim: int = Field(2048, gt=0, description="head MLP hidden width (Caron et al. 2021: 2048)")
+    bottleneck_dim: int = Field(
+        256,
+        gt=0,
+        description="head bottleneck before the weight-normalised last layer (Caron et al. 2021: 256)",
+    )
+    student_temperature: float = Field(
+        0.1, gt=0, description="student softmax temperature tau_s (Caron et al. 2021: 0.1)"
+    )
+    teacher_temperature: float = Field(
+        0.04, gt=0, description="teacher softmax temperature tau_t at the start (Caron et al. 2021: 0.04)"
+    )
+    teacher_temperature_end: float = Field(
+        0.07, gt=0, description="tau_t after its linear warmup (Caron et al. 2021: 0.07)"
+    )
+    teacher_temperature_warmup_fraction: float = Field(
+        0.3, ge=0, le=1, description="part of max_steps over which tau_t rises linearly to its end value"
+    )
+    center_momentum: float = Field(
+        0.9, ge=0, le=1, description="EMA rate m of the teacher output centre (Caron et al. 2021: 0.9)"
+    )
+    momentum: float = Field(
+        0.996,
+        ge=0,
+        le=1,
+        description="teacher EMA momentum at the start of the cosine ramp to momentum_end (Caron et al. "
+        "2021: 0.996)",
+    )
+    momentum_end: float = Field(
+        1.0, ge=0, le=1, description="teacher EMA momentum at the end of the run (Caron et al. 2021: 1)"
+    )
+    freeze_last_layer_steps: int | None = Field(
+        None, ge=0, description="steps the head's last layer stays frozen at the start; null: one epoch"
+    )
 
 
 @register_method("dino", params=DinoParams)

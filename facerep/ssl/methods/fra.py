@@ -44,16 +44,36 @@ class FraParams(ByolParams):
     one decoder layer, lambda_c = 0.5, lambda_r = 0.1.
     """
 
-    heatmaps: int = Field(8, ge=2)
-    decoder_layers: int = Field(1, ge=1)
-    decoder_dim: int = Field(256, gt=0)
-    decoder_heads: int = Field(8, ge=1)
-    lambda_c: float = Field(0.5, ge=0, le=1)
-    lambda_r: float = Field(0.1, ge=0)
-    heatmap_temperature: float = Field(0.1, gt=0)
-    sinkhorn_epsilon: float = Field(0.05, gt=0)
-    sinkhorn_iters: int = Field(3, ge=1)
-    memax_weight: float = Field(1.0, ge=0)
+    heatmaps: int = Field(
+        8, ge=2, description="learnable queries N, one facial-region heatmap each (Gao and Patras 4.1.1: 8)"
+    )
+    decoder_layers: int = Field(
+        1, ge=1, description="Transformer decoder layers turning the queries into mask embeddings (paper: 1)"
+    )
+    decoder_dim: int = Field(256, gt=0, description="decoder width (paper silent)")
+    decoder_heads: int = Field(8, ge=1, description="decoder attention heads (paper silent)")
+    lambda_c: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="weight of the global term of the consistency loss L_c; regions get 1 - lambda_c (eq. "
+        "7: 0.5)",
+    )
+    lambda_r: float = Field(
+        0.1, ge=0, description="weight of the semantic relation loss: L = L_c + lambda_r L_r (eq. 8: 0.1)"
+    )
+    heatmap_temperature: float = Field(
+        0.1, gt=0, description="softmax temperature over the N heatmap channels (paper silent; SwAV's 0.1)"
+    )
+    sinkhorn_epsilon: float = Field(
+        0.05,
+        gt=0,
+        description="Sinkhorn entropy regularisation of the momentum network's assignments (paper silent)",
+    )
+    sinkhorn_iters: int = Field(3, ge=1, description="Sinkhorn-Knopp iterations (paper silent)")
+    memax_weight: float = Field(
+        1.0, ge=0, description="weight of the ME-MAX term inside L_r (eq. 3; paper silent on it)"
+    )
 
 
 class MaskEmbeddingHead(nn.Module):

@@ -36,17 +36,26 @@ class MocoV2Params(MethodParams):
     """MoCo v2 (Chen et al. 2020, Improved Baselines): MLP head, temperature 0.2, blur, cosine lr."""
 
     crops: CropParams = Field(
-        default_factory=lambda: CropParams(global_scale=(0.2, 1.0), color_jitter=MOCO_JITTER)
+        default_factory=lambda: CropParams(global_scale=(0.2, 1.0), color_jitter=MOCO_JITTER),
+        description="views: 2 (query, key), MoCo v2's code's colour jitter 0.4/0.4/0.4/0.1, blur, crop "
+        "scale 0.2-1",
     )
     optim: OptimParams = Field(
-        default_factory=lambda: OptimParams(name="sgd", base_lr=0.03, weight_decay=1e-4)
+        default_factory=lambda: OptimParams(name="sgd", base_lr=0.03, weight_decay=1e-4),
+        description="MoCo v2: SGD 0.03 per 256, momentum 0.9, wd 1e-4, cosine decay",
     )
-    temperature: float = Field(0.2, gt=0)
-    queue_length: int = Field(65536, ge=0)
-    momentum: float = Field(0.999, ge=0, le=1)
-    hidden_dim: int = Field(2048, gt=0)
-    output_dim: int = Field(128, gt=0)
-    symmetric: bool = False  # True: also the second view as query (MoCo v3's symmetrised loss)
+    temperature: float = Field(
+        0.2, gt=0, description="InfoNCE temperature tau (Chen et al. 2020, MoCo v2: 0.2)"
+    )
+    queue_length: int = Field(65536, ge=0, description="negative keys held in the queue (MoCo: 65536)")
+    momentum: float = Field(0.999, ge=0, le=1, description="key encoder EMA momentum, constant (MoCo: 0.999)")
+    hidden_dim: int = Field(2048, gt=0, description="MLP head hidden width (MoCo v2: 2048)")
+    output_dim: int = Field(
+        128, gt=0, description="embedding dimension of the keys and queries (MoCo v2: 128)"
+    )
+    symmetric: bool = Field(
+        False, description="false: the paper's asymmetric loss; true: also the swapped pair (MoCo v3)"
+    )
 
 
 @register_method("mocov2", params=MocoV2Params)

@@ -55,16 +55,29 @@ class PclParams(MethodParams):
     flip (`crops.flip` must stay false).
     """
 
-    crops: CropParams = Field(default_factory=lambda: CropParams(global_scale=(0.2, 1.0)))
-    optim: OptimParams = Field(
-        default_factory=lambda: OptimParams(name="adamw", base_lr=1e-4, weight_decay=0.0)
+    crops: CropParams = Field(
+        default_factory=lambda: CropParams(global_scale=(0.2, 1.0)),
+        description="views: 64 px, crop scale 0.2-1, SimCLR's colour jitter (paper silent on strengths); "
+        "flip must stay false: the flip is the pose variation",
     )
-    feature_dim: int = Field(512, gt=0)
-    decoder_channels: int = Field(256, gt=0)
-    temperature: float = Field(0.07, gt=0)
-    orth_weight: float = Field(1.0, ge=0)
-    dwa_temperature: float = Field(2.0, gt=0)
-    dwa_period_steps: int | None = Field(None, ge=1)
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(name="adamw", base_lr=1e-4, weight_decay=0.0),
+        description="Liu et al. 4.1: Adam (AdamW without decay) 1e-4 per 256, cosine annealing",
+    )
+    feature_dim: int = Field(
+        512, gt=0, description="face and pose feature dimension (Liu et al.: 2048; 512 for the CPU)"
+    )
+    decoder_channels: int = Field(
+        256, gt=0, description="width of the reconstruction network's blocks (paper supplement)"
+    )
+    temperature: float = Field(
+        0.07, gt=0, description="tau of the pose and face contrastive losses (Liu et al. eq. 5-6: 0.07)"
+    )
+    orth_weight: float = Field(1.0, ge=0, description="weight of the face/pose orthogonality loss (eq. 3)")
+    dwa_temperature: float = Field(
+        2.0, gt=0, description="Dynamic Weight Average temperature T for alpha_pose and alpha_face (eq. 7: 2)"
+    )
+    dwa_period_steps: int | None = Field(None, ge=1, description="steps per DWA period; null: one epoch")
 
 
 class SeparatingSubnet(nn.Module):

@@ -66,7 +66,11 @@ class ProsParams(MethodParams):
     short runs; the module docstring says why.
     """
 
-    crops: CropParams = Field(default_factory=dino_crops)
+    crops: CropParams = Field(
+        default_factory=dino_crops,
+        description="views: DINO's 2 global + 8 local crops and colour jitter 0.4/0.4/0.2/0.1 (paper "
+        "silent); local crops cut from the curated face boxes (Di et al. 3.1)",
+    )
     optim: OptimParams = Field(
         default_factory=lambda: OptimParams(
             name="adamw",
@@ -77,19 +81,48 @@ class ProsParams(MethodParams):
             exclude_bias_norm=True,
             clip_grad=3.0,
             clip_per_parameter=True,
-        )
+        ),
+        description="Di et al.: AdamW 1e-3 per 256 after a 10% warmup, cosine to 1e-6, wd 0.04; DINO's "
+        "per-parameter gradient clip 3 (paper silent)",
     )
-    prototypes: int = Field(1024, ge=2)
-    output_dim: int = Field(256, gt=0)
-    hidden_dim: int = Field(2048, gt=0)
-    teacher_temperature: float = Field(0.025, gt=0)
-    student_temperature: float = Field(0.1, gt=0)
-    teacher_target: Literal["softmax", "sinkhorn"] = "softmax"
-    projector_bn: bool = False
-    sinkhorn_iters: int = Field(3, ge=1)
-    entropy_weight: float = Field(1.0, ge=0)
-    momentum: float = Field(0.996, ge=0, le=1)
-    momentum_end: float = Field(1.0, ge=0, le=1)
+    prototypes: int = Field(1024, ge=2, description="learnable prototypes (Di et al. 3.2: 1024)")
+    output_dim: int = Field(256, gt=0, description="projector output dimension d (Di et al. 3.2: 256)")
+    hidden_dim: int = Field(
+        2048, gt=0, description="projector hidden width (paper silent: DINO's head's 2048)"
+    )
+    teacher_temperature: float = Field(
+        0.025,
+        gt=0,
+        description="teacher temperature of eq. 1 (Di et al.: 0.025); with teacher_target sinkhorn, the "
+        "Sinkhorn epsilon",
+    )
+    student_temperature: float = Field(0.1, gt=0, description="student temperature of eq. 1 (Di et al.: 0.1)")
+    teacher_target: Literal["softmax", "sinkhorn"] = Field(
+        "softmax",
+        description="softmax: eq. 1's sharpened teacher; sinkhorn: balanced Sinkhorn-Knopp codes (not the "
+        "paper; for short runs, docs/face_methods.md)",
+    )
+    projector_bn: bool = Field(
+        False,
+        description="BatchNorm after each hidden projector layer (DINO's use_bn_in_head; not the paper)",
+    )
+    sinkhorn_iters: int = Field(
+        3, ge=1, description="Sinkhorn-Knopp iterations (teacher_target sinkhorn only)"
+    )
+    entropy_weight: float = Field(
+        1.0,
+        ge=0,
+        description="weight of the mean-entropy term of eq. 2-4 (read as MSN's mean-entropy maximisation)",
+    )
+    momentum: float = Field(
+        0.996,
+        ge=0,
+        le=1,
+        description="teacher EMA momentum at the start of the cosine ramp to momentum_end (Di et al.: 0.996)",
+    )
+    momentum_end: float = Field(
+        1.0, ge=0, le=1, description="teacher EMA momentum at the end of the run (Di et al.: 1)"
+    )
 
 
 def projector(in_dim: int, hidden: int, out: int, batch_norm: bool = False) -> nn.Module:

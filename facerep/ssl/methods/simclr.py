@@ -22,15 +22,20 @@ from facerep.ssl.registry import register_method
 class SimclrParams(MethodParams):
     """SimCLR (Chen et al. 2020, section 4 and appendix B.1, B.9)."""
 
-    crops: CropParams = Field(default_factory=lambda: CropParams(global_scale=(0.08, 1.0)))
+    crops: CropParams = Field(
+        default_factory=lambda: CropParams(global_scale=(0.08, 1.0)),
+        description="views (Chen et al. appendix A): 2, colour jitter 0.8/0.8/0.8/0.2 (s = 1), crop scale "
+        "0.08-1",
+    )
     optim: OptimParams = Field(
         default_factory=lambda: OptimParams(
             name="lars", base_lr=0.3, warmup_fraction=0.1, weight_decay=1e-6, exclude_bias_norm=True
-        )
+        ),
+        description="Chen et al. B.1: LARS 0.3 per 256, 10% warmup, wd 1e-6, biases and norms excluded",
     )
-    temperature: float = Field(0.1, gt=0)
-    hidden_dim: int = Field(2048, gt=0)
-    output_dim: int = Field(128, gt=0)
+    temperature: float = Field(0.1, gt=0, description="NT-Xent temperature tau (Chen et al. 2020 B.9: 0.1)")
+    hidden_dim: int = Field(2048, gt=0, description="projection head hidden width (Chen et al. 2020: 2048)")
+    output_dim: int = Field(128, gt=0, description="projection output dimension (Chen et al. 2020: 128)")
 
 
 @register_method("simclr", params=SimclrParams)

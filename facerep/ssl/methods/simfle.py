@@ -68,35 +68,66 @@ class SimfleParams(MethodParams):
     the authors' code (github.com/jymoon0613/simfle) decides: target momentum 0.99, constant.
     """
 
-    crops: CropParams = Field(default_factory=lambda: CropParams(global_scale=(0.08, 1.0)))
-    optim: OptimParams = Field(
-        default_factory=lambda: OptimParams(name="sgd", base_lr=0.05, weight_decay=1e-4)
+    crops: CropParams = Field(
+        default_factory=lambda: CropParams(global_scale=(0.08, 1.0)),
+        description="global views: SimCLR's augmentation list (Moon et al. 4.1), colour jitter "
+        "0.8/0.8/0.8/0.2, crop scale 0.08-1 (paper: 224 px)",
     )
-    hidden_dim: int = Field(4096, gt=0)
-    output_dim: int = Field(256, gt=0)
-    distill_dim: int = Field(256, gt=0)
-    momentum: float = Field(0.99, ge=0, le=1)  # paper silent; the authors' code: constant 0.99
-    momentum_end: float = Field(0.99, ge=0, le=1)
-    mae_size: int = Field(64, gt=0)
-    patch_size: int = Field(16, gt=0)
-    mask_ratio: float = Field(0.75, gt=0, lt=1)
-    groups: int = Field(32, ge=1)
-    mae_dim: int = Field(192, gt=0)
-    mae_depth: int = Field(4, ge=1)
-    mae_heads: int = Field(3, ge=1)
-    decoder_dim: int = Field(128, gt=0)
-    decoder_depth: int = Field(2, ge=1)
-    decoder_heads: int = Field(4, ge=1)
-    alpha: float = Field(0.3, ge=0)
-    beta: float = Field(0.03, ge=0)
-    distill_temperature: float = Field(4.0, gt=0)
-    # refined: eq. 3's mask, trained by L_r (3.2); semantic: eq. 3 untrained by L_r (the authors' code);
-    # random: MAE's random mask (Table 3 c)
-    masking: Literal["refined", "semantic", "random"] = "refined"
-    refine_temperature: float = Field(1.0, gt=0)
-    # distill: FaceMAE reads detached backbone maps (3.3, Table 3 d); direct: L_g and the mask's
-    # gradient reach the backbone (Table 3 b)
-    connection: Literal["distill", "direct"] = "distill"
+    optim: OptimParams = Field(
+        default_factory=lambda: OptimParams(name="sgd", base_lr=0.05, weight_decay=1e-4),
+        description="Moon et al. 4.1: SGD 0.05 per 256, momentum 0.9, wd 1e-4, cosine decay",
+    )
+    hidden_dim: int = Field(
+        4096, gt=0, description="hidden width of the BYOL projector, predictor and distillation projectors"
+    )
+    output_dim: int = Field(256, gt=0, description="GFL (BYOL) projection dimension")
+    distill_dim: int = Field(256, gt=0, description="output dimension of the distillation projectors (eq. 5)")
+    momentum: float = Field(
+        0.99,
+        ge=0,
+        le=1,
+        description="GFL target EMA momentum at the start of the cosine ramp to momentum_end (paper silent; "
+        "the authors' code: constant 0.99)",
+    )
+    momentum_end: float = Field(
+        0.99,
+        ge=0,
+        le=1,
+        description="target EMA momentum at the end of the run (0.99: constant, as the authors' code)",
+    )
+    mae_size: int = Field(
+        64, gt=0, description="FaceMAE input side in px, the whole face resized (Moon et al. 4.1: 112)"
+    )
+    patch_size: int = Field(16, gt=0, description="FaceMAE patch side in px; mae_size must divide by it")
+    mask_ratio: float = Field(0.75, gt=0, lt=1, description="share of patches masked (eq. 3: 0.75)")
+    groups: int = Field(
+        32,
+        ge=1,
+        description="channel groups N_g of the grouping convolution (3.2: 32); backbone channels must "
+        "divide by it",
+    )
+    mae_dim: int = Field(192, gt=0, description="MAE encoder width (paper: ViT-Base, 768)")
+    mae_depth: int = Field(4, ge=1, description="MAE encoder blocks (paper: 12)")
+    mae_heads: int = Field(3, ge=1, description="MAE encoder attention heads (paper: 12)")
+    decoder_dim: int = Field(128, gt=0, description="MAE decoder width (paper: 512)")
+    decoder_depth: int = Field(2, ge=1, description="MAE decoder blocks (paper: 8)")
+    decoder_heads: int = Field(4, ge=1, description="MAE decoder attention heads (paper: 16)")
+    alpha: float = Field(0.3, ge=0, description="weight of the distillation loss L_d (eq. 6: 0.3)")
+    beta: float = Field(0.03, ge=0, description="weight of the grouping loss L_g (eq. 6: 0.03)")
+    distill_temperature: float = Field(4.0, gt=0, description="temperature of the distillation KL (eq. 5: 4)")
+    masking: Literal["refined", "semantic", "random"] = Field(
+        "refined",
+        description="refined: 3.2's trainable mask (eq. 3 trained by L_r); semantic: eq. 3 untrained by "
+        "L_r (the authors' code); random: MAE's (Table 3 c)",
+    )
+    refine_temperature: float = Field(
+        1.0, gt=0, description="sigmoid relaxation of the sort, in standard deviations of the patch scores"
+    )
+    connection: Literal["distill", "direct"] = Field(
+        "distill",
+        description="distill: FFL reaches the backbone by distillation only (3.3, Table 3 d); direct: L_g "
+        "and the mask's gradient reach it too (Table 3 b)",
+    )
 
 
 class FaceMAE(nn.Module):

@@ -35,21 +35,46 @@ from facerep.ssl.registry import register_method
 class SwavParams(MethodParams):
     """SwAV as Bulat et al. 3.1/A.1 use it (Caron et al. 2020 for what A.1 leaves unsaid)."""
 
-    crops: CropParams = Field(default_factory=lambda: CropParams(local_count=6))
+    crops: CropParams = Field(
+        default_factory=lambda: CropParams(local_count=6),
+        description="views (Bulat et al. A.1): 2 global + 6 local crops, SwAV's code's colour "
+        "jitter 0.8/0.8/0.8/0.2",
+    )
     optim: OptimParams = Field(
         default_factory=lambda: OptimParams(
             name="lars", base_lr=0.3, final_lr_ratio=0.045 / 4.8, warmup_fraction=0.05, weight_decay=1e-6
-        )
+        ),
+        description="Bulat et al. A.1: LARS 0.3 per 256 (peak 4.8 at batch 4096, cosine to 0.045), "
+        "5% warmup, wd 1e-6",
     )
-    temperature: float = Field(0.1, gt=0)
-    epsilon: float = Field(0.05, gt=0)
-    sinkhorn_iters: int = Field(3, ge=1)
-    prototypes: int = Field(3000, ge=2)
-    hidden_dim: int = Field(2048, gt=0)
-    output_dim: int = Field(128, gt=0)
-    freeze_prototypes_steps: int | None = Field(None, ge=0)
-    queue_length: int = Field(0, ge=0)
-    queue_start_steps: int = Field(0, ge=0)
+    temperature: float = Field(
+        0.1, gt=0, description="softmax temperature of the prototype scores (Caron et al. 2020: 0.1)"
+    )
+    epsilon: float = Field(
+        0.05, gt=0, description="Sinkhorn-Knopp entropy regularisation of the codes (Caron et al. 2020: 0.05)"
+    )
+    sinkhorn_iters: int = Field(3, ge=1, description="Sinkhorn-Knopp iterations (Caron et al. 2020: 3)")
+    prototypes: int = Field(
+        3000, ge=2, description="number of prototypes K, the codes' size (SwAV on ImageNet: 3000)"
+    )
+    hidden_dim: int = Field(2048, gt=0, description="projection MLP hidden width (Caron et al. 2020: 2048)")
+    output_dim: int = Field(
+        128, gt=0, description="projection and prototype dimension (Caron et al. 2020: 128)"
+    )
+    freeze_prototypes_steps: int | None = Field(
+        None,
+        ge=0,
+        description="steps the prototypes stay frozen at the start; null: one epoch (Caron et al. 2020)",
+    )
+    queue_length: int = Field(
+        0,
+        ge=0,
+        description="features (gathered from every process) queued for the codes; 0: off (SwAV: 3840 "
+        "at batch 256, from epoch 15, for small-batch runs of many epochs)",
+    )
+    queue_start_steps: int = Field(
+        0, ge=0, description="step from which features enter the queue; codes use it once it is full"
+    )
 
 
 @register_method("swav", params=SwavParams)
