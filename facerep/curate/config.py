@@ -104,7 +104,9 @@ class CurateParams(StrictModel):
     embedder: Literal["dlib", "arcface"] = Field(
         "dlib", description="dlib (offline, face-recognition-models) or arcface (ONNX); docs/curate.md"
     )
-    workers: int = Field(2, ge=1, description="threads that decode and align crops while the network runs")
+    workers: int | None = Field(
+        None, ge=1, description="threads decoding and aligning crops beside the network; null: all cores"
+    )
     local: LocalCropParams = Field(
         default_factory=LocalCropParams, description="ProS section 3 face-aware retrieval of local crops"
     )

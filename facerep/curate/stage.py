@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from facerep.cores import resolve_workers
 from facerep.curate.cache import ChunkCache
 from facerep.curate.config import CurateParams
 from facerep.curate.dedup import exact_pairs, near_pairs, representatives
@@ -75,8 +76,9 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     global_cache = ChunkCache(
         out_dir / "cache" / f"global-{fingerprint({'embedder': embedder.identity}, 16)}", ("feature",)
     )
-    with ThreadPoolExecutor(cfg.workers, thread_name_prefix="curate") as pool, one_thread_per_op():
-        glob = embed_faces(table, embedder, cfg.filters, global_cache, pool, 2 * cfg.workers)
+    workers = resolve_workers(cfg.workers)
+    with ThreadPoolExecutor(workers, thread_name_prefix="curate") as pool, one_thread_per_op():
+        glob = embed_faces(table, embedder, cfg.filters, global_cache, pool, 2 * workers)
         norms = np.linalg.norm(np.nan_to_num(glob.feats), axis=1)
         filtered = [r or norm_reason(float(v), cfg.filters) for r, v in zip(glob.reasons, norms, strict=True)]
         dups = _deduplicate(
@@ -209,7 +211,7 @@ def _retrieve_local(
         Path(params.paths.curated) / "cache" / f"local-{fingerprint(spec, 16)}", ("boxes", "sims")
     )
     scored = score_local_crops(
-        table, kept, embedder, glob, cfg, params.seed, cache, pool, 2 * params.curate.workers
+        table, kept, embedder, glob, cfg, params.seed, cache, pool, 2 * resolve_workers(params.curate.workers)
     )
     accepted = {
         i: accepted_boxes(boxes, sims, params.curate.local_theta()) for i, (boxes, sims) in scored.items()

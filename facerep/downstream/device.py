@@ -8,11 +8,11 @@ that fine-tuning points get. On CUDA, TF32 and cuDNN's benchmark mode are switch
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass, field
 
 import torch
 
+from facerep.cores import available_cores
 from facerep.downstream.config import AugmentParams, FinetuneParams
 from facerep.errors import InputError
 from facerep.ssl.engine import autocast_dtype, cuda_speedups
@@ -76,8 +76,7 @@ def default_workers(device: torch.device) -> int:
     one, up to 8."""
     if device.type == "cpu":
         return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
-    return min(8, max(1, cores - 1))
+    return min(8, max(1, available_cores() - 1))
 
 
 def runtime(f: FinetuneParams) -> Runtime:

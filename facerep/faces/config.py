@@ -61,7 +61,9 @@ class DetectParams(StrictModel):
     min_face_px: int = Field(20, ge=0, description="drop faces whose longer box side is smaller (source px)")
     max_faces: int = Field(50, gt=0, description="keep at most this many faces per image (highest scores)")
     jpeg_quality: int = Field(95, ge=1, le=100, description="JPEG quality of the crops")
-    workers: int = Field(2, ge=1, description="threads decoding images and encoding crops")
+    workers: int | None = Field(
+        None, ge=1, description="threads decoding images and encoding crops; null: the cores available"
+    )
     chunk_size: int = Field(64, gt=0, description="images per resumable chunk of faces.parquet")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto",

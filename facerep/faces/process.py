@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from facerep.cores import resolve_workers
 from facerep.faces.batching import Prepared, canvas_shape, grouped_batches, prefetch_map
 from facerep.faces.config import DetectParams
 from facerep.faces.crop import crop_face, face_size
@@ -148,7 +149,7 @@ def run_detection(
     written while later batches are decoded and detected."""
     depth = 2 * params.batch_size
     lanes = max(1, detector.parallel_batches)
-    with ThreadPoolExecutor(max_workers=params.workers, thread_name_prefix="detect") as pool:
+    with ThreadPoolExecutor(max_workers=resolve_workers(params.workers), thread_name_prefix="detect") as pool:
         stream = prefetch_map(lambda r: load(r, raw_dir, detector), rows, pool, depth)
         inflight: deque[tuple[list[Loaded], Future[list[Detections | None]]]] = deque()
         pending: list[Future[ImageResult]] = []

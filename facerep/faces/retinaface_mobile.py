@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facerep.cores import resolve_workers
 from facerep.errors import MissingModelError
 from facerep.faces.batching import Canvas, Normalisation, normalise
 from facerep.faces.config import DetectParams
@@ -90,7 +91,7 @@ class RetinaFaceMobile(RetinaFaceBase):
             batch_size=params.batch_size,
             device=params.device,
             threads=1 if on_cpu else 0,
-            parallel_batches=params.workers if on_cpu else 1,
+            parallel_batches=resolve_workers(params.workers) if on_cpu else 1,
         )
 
     def forward(self, canvas: Canvas) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

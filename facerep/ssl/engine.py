@@ -26,6 +26,7 @@ import torch.distributed as torch_dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from facerep.cores import available_cores
 from facerep.errors import FacerepError, InputError
 from facerep.progress import step_bar
 from facerep.ssl import dist
@@ -92,8 +93,7 @@ def default_workers(local_processes: int | None = None) -> int:
     `torchrun`), less the one each process trains on; at least 1."""
     if local_processes is None:
         local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
-    return max(1, cores // max(1, local_processes) - 1)
+    return max(1, available_cores() // max(1, local_processes) - 1)
 
 
 def cuda_speedups(device: torch.device, deterministic: bool = False) -> None:

@@ -41,7 +41,7 @@ class SynthParams(StrictModel):
         6, gt=0, le=120, description="frame rate of the clips (6: every frame is one harvest keeps, PCL 4.1)"
     )
     video_size: int = Field(224, ge=32, le=1024, description="clip frame side in px (square)")
-    workers: int = Field(2, ge=1, le=64, description="render processes")
+    workers: int | None = Field(None, ge=1, le=64, description="render processes; null: the cores available")
     chunk: int = Field(250, ge=1, description="faces or scenes per work unit (the unit of resumption)")
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import pandas as pd
 
+from facerep.cores import resolve_workers
 from facerep.io import fingerprint, write_bytes, write_json, write_parquet
 from facerep.params import Params
 from facerep.progress import track
@@ -135,12 +136,13 @@ def _run_units(
     def save(rows: list[dict[str, Any]], a: int, b: int) -> None:
         write_parquet(parts / f"{a:07d}-{b:07d}.parquet", pd.DataFrame(rows))
 
-    if sp.workers == 1 or len(todo) == 1:
+    workers = resolve_workers(sp.workers)
+    if workers == 1 or len(todo) == 1:
         for a, b in track(todo, what):
             save(fn(str(root), seed, sp, a, b), a, b)
         return
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(sp.workers, len(todo)), mp_context=ctx, initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_worker_init) as pool:
         futures: dict[Future, tuple[int, int]] = {
             pool.submit(fn, str(root), seed, sp, a, b): (a, b) for a, b in todo
         }
