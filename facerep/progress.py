@@ -74,6 +74,25 @@ def step_bar(description: str, total: int, completed: int = 0) -> Iterator[Calla
         yield advance
 
 
+@contextlib.contextmanager
+def count_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A counter of finished items for work whose total is unknown while it runs (items listed as
+    they are processed); the callback adds `n` finished and shows `before`, the items a resumed run
+    found done already."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.completed} done{task.fields[before]}"),
+        TimeElapsedColumn(),
+    )
+    with _live(*columns) as progress:
+        task = progress.add_task(description, total=None, before="")
+
+        def advance(n: int, before: int) -> None:
+            progress.update(task, advance=n, before=f" ({before} before)" if before else "")
+
+        yield advance
+
+
 @dataclass
 class StageTime:
     """The wall-clock seconds of a `stage_line` block, set when it ends."""

@@ -22,6 +22,9 @@ class SharedParams(StrictModel):
 
     sources: list[str] = Field(default_factory=lambda: ["synthetic"])
     max_pixels: int = Field(89_478_485, gt=0, description="decompression-bomb limit (PIL's default)")
+    workers: int | None = Field(
+        None, ge=1, description="items (files, clips) processed at once; null: the cores available"
+    )
     timeout_s: float = Field(30.0, gt=0, description="HTTP timeout per request")
     retries: int = Field(5, ge=1, description="attempts per HTTP request (429, 5xx, timeouts retried)")
     backoff_s: float = Field(1.0, ge=0, description="first retry wait; doubles per attempt")

@@ -40,6 +40,7 @@ SCHEMA = pa.schema(
         ("status", pa.string()),
         ("page_url", pa.string()),
         ("tag", pa.string()),
+        ("flickr_size", pa.string()),
         ("video_id", pa.string()),
         ("frame_time", pa.float64()),
         ("speaker_id", pa.string()),
@@ -192,7 +193,7 @@ def build_manifest(rows: Iterable[dict[str, Any]]) -> pa.Table:
 
 def write_manifest(path: Path, table: pa.Table) -> None:
     """Write the manifest atomically with its fixed schema (all-null columns keep their types)."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=True) as tmp:
         pq.write_table(table, tmp)
 
 

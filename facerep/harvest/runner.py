@@ -7,14 +7,14 @@ still answering 503 after every retry) are reported but not journaled, so the ne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from facerep.harvest.manifest import Journal, journal_path
-from facerep.progress import track
+from facerep.progress import count_bar
 
 if TYPE_CHECKING:
     from facerep.harvest.source import Source
@@ -31,7 +31,7 @@ class Outcome:
 
 
 def run_items(
-    items: Sequence[tuple[str, T]],
+    items: Iterable[tuple[str, T]],
     work: Callable[[T], Outcome],
     journal: Journal,
     description: str,
@@ -39,20 +39,13 @@ def run_items(
 ) -> list[dict[str, Any]]:
     """Process the items not yet journaled with `workers` threads; return every item's rows.
 
-    Threads suit this work: downloads wait on sockets, and PIL, PyAV and hashlib release the GIL
-    while decoding and hashing.
+    `items` is consumed as it comes, with at most `4 * workers` items in flight: a source that lists
+    lazily (Flickr's search pages) downloads while it lists, and a million-item listing never becomes
+    a million pending futures. Threads suit this work: downloads wait on sockets, and PIL, PyAV and
+    hashlib release the GIL while decoding and hashing.
     """
     rows: list[dict[str, Any]] = []
-    todo: list[tuple[str, T]] = []
-    for key, item in items:
-        if key in journal:
-            rows.extend(journal.rows(key))
-        else:
-            todo.append((key, item))
-    done = len(items) - len(todo)
-    label = f"{description} ({done} done before)" if done else description
-    if not todo:
-        return rows
+    before = 0
 
     def job(key: str, item: T) -> Outcome:
         # journaled by the worker itself, so at most one finished item per worker is unrecorded at a kill
@@ -61,10 +54,27 @@ def run_items(
             journal.append(key, out.rows)
         return out
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(job, key, item) for key, item in todo]
-        for fut in track(as_completed(futures), label, total=len(todo)):
+    def todo() -> Iterator[tuple[str, T]]:
+        nonlocal before
+        for key, item in items:
+            if key in journal:
+                rows.extend(journal.rows(key))
+                before += 1
+            else:
+                yield key, item
+
+    pending: set[Future[Outcome]] = set()
+    with ThreadPoolExecutor(max_workers=workers) as pool, count_bar(description) as advance:
+        for key, item in todo():
+            pending.add(pool.submit(job, key, item))
+            if len(pending) >= 4 * workers:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    rows.extend(fut.result().rows)
+                advance(len(finished), before)
+        for fut in as_completed(pending):
             rows.extend(fut.result().rows)
+            advance(1, before)
     return rows
 
 

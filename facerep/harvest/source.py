@@ -14,11 +14,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+from facerep.cores import resolve_workers
 from facerep.paramsbase import StrictModel
 
 if TYPE_CHECKING:
@@ -44,10 +45,12 @@ class Source(ABC, Generic[I]):
     params_model: ClassVar[type[StrictModel] | None] = None  # the section `harvest.<name>`
     rowless: ClassVar[frozenset[str]] = frozenset()  # section fields that shape no row (rates, caps)
     unit: ClassVar[str] = "items"  # what the progress bar counts
-    workers: int = 2  # concurrent items: threads suit file and network work (runner.run_items)
 
     def __init__(self, params: Params, raw: Path) -> None:
         self.params, self.raw, self.shared = params, raw, params.harvest
+        # Concurrent items (threads suit file and network work: runner.run_items); a source whose
+        # work waits on a network may set its own (Flickr: harvest.flickr.concurrency).
+        self.workers = resolve_workers(params.harvest.workers)
 
     @property
     def section(self) -> Any:
@@ -64,9 +67,10 @@ class Source(ABC, Generic[I]):
         return {"max_pixels": self.shared.max_pixels, **own}
 
     @abstractmethod
-    def items(self) -> Sequence[tuple[str, I]]:
+    def items(self) -> Iterable[tuple[str, I]]:
         """Every work item with its journal key (stable across runs); raise InputError when the
-        source is not usable as configured."""
+        source is not usable as configured. May be a generator: the runner works on items as they
+        come (a listing that pages through an API downloads while it lists)."""
 
     @abstractmethod
     def work(self, item: I) -> Outcome:

@@ -37,7 +37,19 @@ KINDS_BROKEN = (
     "flaky429",
     "dup",
     "nourl",
+    "no_c",  # lists no url_c: the harvester falls back to the next size (url_z)
+    "small",  # lists only sizes under harvest.flickr.min_side: too_small
 )
+# The longer side Flickr lists for each size (`width_<x>`); the image served is the same small JPEG.
+SIZE_SIDES = {
+    "url_n": 320,
+    "url_z": 640,
+    "url_c": 800,
+    "url_b": 1024,
+    "url_h": 1600,
+    "url_k": 2048,
+    "url_o": 3000,
+}
 # "down" (always 503) is not in the cycle: tests flip a photo to it to check transient failures.
 API_PATH = "/services/rest/"
 
@@ -182,7 +194,7 @@ class FakeFlickr:
         allowed = {int(v) for v in q["license"].split(",")} if q.get("license") else None
         per_page = min(500, int(q.get("per_page", 100)))
         page = max(1, int(q.get("page", 1)))
-        size = next((e for e in q.get("extras", "").split(",") if e.startswith("url_")), None)
+        sizes = [e for e in q.get("extras", "").split(",") if e.startswith("url_")]
         hits = [
             p
             for p in self.photos
@@ -199,12 +211,12 @@ class FakeFlickr:
                 "pages": math.ceil(len(hits) / per_page),
                 "perpage": per_page,
                 "total": str(len(hits)),
-                "photo": [self._photo_json(p, size) for p in shown],
+                "photo": [self._photo_json(p, sizes) for p in shown],
             },
             "stat": "ok",
         }
 
-    def _photo_json(self, p: FakePhoto, size: str | None) -> dict:
+    def _photo_json(self, p: FakePhoto, sizes: list[str]) -> dict:
         d = {
             "id": p.id,
             "owner": p.owner,
@@ -217,10 +229,13 @@ class FakeFlickr:
             "ownername": p.ownername,
             "dateupload": str(p.upload),
         }
-        if size and p.kind != "nourl":
-            d[size] = f"{self.url}/img/{p.id}.jpg"
-            d["width" + size[3:]] = 64
-            d["height" + size[3:]] = 48
+        for size in sizes:
+            if p.kind == "nourl" or (p.kind == "no_c" and size == "url_c"):
+                continue
+            side = 300 if p.kind == "small" else SIZE_SIDES[size]
+            d[size] = f"{self.url}/img/{p.id}.jpg?{size}"
+            d["width" + size[3:]] = side
+            d["height" + size[3:]] = side * 3 // 4
         return d
 
     # --- serving -----------------------------------------------------------------------------------
@@ -333,7 +348,13 @@ def expected_status(p: FakePhoto, allowed: set[int]) -> str:
         "unsupported": "unsupported_format",
         "noai": "robots_optout",
         "nourl": "no_url",
+        "small": "too_small",
     }.get(p.kind, "ok")
+
+
+def expected_size(p: FakePhoto) -> str | None:
+    """The size the harvester must record for `p` under the default sizes (url_c, url_z, ...)."""
+    return {"nourl": None, "no_c": "url_z"}.get(p.kind, "url_c")
 
 
 def serve_forever(n: int, tags: list[str], **kwargs: object) -> None:

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pandas as pd
-from fake_flickr import FakeFlickr, expected_status
+from fake_flickr import FakeFlickr, expected_size, expected_status
 
 from facerep.harvest.licenses import license_name
 from facerep.harvest.manifest import read_manifest
@@ -47,6 +47,7 @@ def expected_manifest(srv: FakeFlickr, tags: list[str], allowed: set[int]) -> di
             "owner": p.ownername,
             "page_url": f"https://www.flickr.com/photos/{p.owner}/{p.id}",
             "tag": next(t for t in tags if t in p.tags),
+            "flickr_size": expected_size(p),
             "dup_of": None,
         }
     first: dict[str, str] = {}
@@ -74,6 +75,7 @@ def assert_manifest_matches(raw: Path, want: dict[str, dict]) -> pd.DataFrame:
             assert g["sha256"] == w["sha256"]
             assert hashlib.sha256((raw / g["path"]).read_bytes()).hexdigest() == w["sha256"]
             assert g["width"] > 0 and g["height"] > 0
+            assert g["flickr_size"] == w["flickr_size"], (image_id, g["flickr_size"])
         else:
             assert pd.isna(g["path"])  # null for every rejected item
         if w["status"] == "duplicate":

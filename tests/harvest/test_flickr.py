@@ -41,6 +41,8 @@ def test_scaled_acceptance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         assert reason in statuses
     for reason in ("decompression_bomb", "unsupported_format", "robots_optout", "duplicate", "no_url"):
         assert reason in statuses
+    assert "too_small" in statuses  # every listed size under harvest.flickr.min_side
+    assert {"url_c", "url_z"} <= set(df.loc[df["status"] == "ok", "flickr_size"])  # url_z: no url_c
     assert result.metrics["ok"] == sum(w["status"] == "ok" for w in want.values())
     assert result.metrics["status.license_not_allowed"] > 0
 

@@ -48,12 +48,13 @@ from facerep.harvest.runner import Outcome
 from facerep.harvest.source import Source, register
 from facerep.harvest.validate import check_image, find_stored, store, upright_bytes
 from facerep.paramsbase import StrictModel
-from facerep.progress import track
 
 if TYPE_CHECKING:
     from facerep.harvest.config import SharedParams
 
 API_KEY_ENV = "FLICKR_API_KEY"
+# Flickr's size suffixes (longer side): n 320, z 640, c 800, b 1024, h 1600, k 2048, o the original.
+SizeKey = Literal["url_n", "url_z", "url_c", "url_b", "url_h", "url_k", "url_o"]
 PERMANENT_HTTP = frozenset({400, 401, 403, 404, 410, 451})
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,15 @@ class FlickrParams(StrictModel):
     per_page: int = Field(500, ge=1, le=500, description="results per API page (Flickr's maximum: 500)")
     result_cap: int = Field(4000, ge=1, description="results Flickr serves per query; larger windows split")
     max_photos: int | None = Field(None, ge=0, description="stop listing after this many photos (null: all)")
-    size: Literal["url_o", "url_k", "url_h", "url_b", "url_c", "url_z", "url_n"] = "url_c"
+    sizes: list[SizeKey] = Field(
+        default_factory=lambda: ["url_c", "url_z", "url_b", "url_o"],
+        min_length=1,
+        description="image sizes asked of the search, in order of preference; the first a photo has with "
+        "its longer side at least min_side is downloaded (recorded in the manifest's flickr_size)",
+    )
+    min_side: int = Field(
+        500, ge=0, description="longer side (px) a size must have to be taken; photos with none: too_small"
+    )
     concurrency: int = Field(16, ge=1, le=256, description="concurrent image downloads")
     honor_noai: bool = Field(True, description="skip images served with X-Robots-Tag noai / noimageai")
     page_url: str = Field("https://www.flickr.com/photos", description="base of attribution page URLs")
@@ -146,7 +155,7 @@ class FlickrAPI:
             "sort": "date-posted-asc",
             "content_type": "1",
             "media": "photos",
-            "extras": f"license,owner_name,date_upload,{f.size}",
+            "extras": ",".join(["license", "owner_name", "date_upload", *f.sizes]),
             "per_page": str(f.per_page),
             "page": str(page),
             "format": "json",
@@ -206,17 +215,37 @@ def list_window(api: FlickrAPI, tag: str, lo: int, hi: int) -> Iterator[dict[str
         yield from api.search(tag, lo, hi, page).get("photo", [])
 
 
-def list_photos(api: FlickrAPI) -> list[Listed]:
-    """All photos over every tag, once each (the first tag in `harvest.flickr.tags` order wins)."""
+def list_photos(api: FlickrAPI) -> Iterator[Listed]:
+    """Every photo over every tag, once each (the first tag in `harvest.flickr.tags` order wins), as
+    the search pages come: the harvest downloads while it lists. Only photo ids are remembered."""
     f = api.cfg
     lo, hi = day_start(f.min_upload_date), day_start(f.max_upload_date) - 1
-    seen: dict[str, Listed] = {}
-    for tag in track(f.tags, "flickr search (tags)"):
+    seen: set[str] = set()
+    for tag in f.tags:
         for photo in list_window(api, tag, lo, hi):
             if f.max_photos is not None and len(seen) >= f.max_photos:
-                return list(seen.values())
-            seen.setdefault(str(photo["id"]), Listed(photo, tag))
-    return list(seen.values())
+                return
+            if (pid := str(photo["id"])) not in seen:
+                seen.add(pid)
+                yield Listed(photo, tag)
+
+
+def pick_size(photo: dict[str, Any], sizes: list[str], min_side: int) -> tuple[str | None, str]:
+    """The size to download: the first of `sizes` the photo has with its longer side at least
+    `min_side` (Flickr lists `width_<x>`/`height_<x>` beside `url_<x>`), as (its URL, its key); (None,
+    "") when the photo lists no size at all, (None, key of its largest) when every size is too small."""
+    listed = [(key, photo[key]) for key in sizes if photo.get(key)]
+    if not listed:
+        return None, ""
+
+    def side(key: str) -> int:
+        suffix = key.removeprefix("url")
+        return max(int(photo.get(f"width{suffix}") or 0), int(photo.get(f"height{suffix}") or 0))
+
+    for key, url in listed:
+        if side(key) >= min_side:
+            return str(url), key
+    return None, max(listed, key=lambda kv: side(kv[0]))[0]
 
 
 @register("flickr")
@@ -249,12 +278,14 @@ class FlickrSource(Source[Listed]):
     ) -> None:
         self.opened.close()
 
-    def items(self) -> list[tuple[str, Listed]]:
-        self.listed = list_photos(self.api)
-        return [(f"flickr:{it.photo['id']}", it) for it in self.listed]
+    def items(self) -> Iterator[tuple[str, Listed]]:
+        self.listed = 0
+        for it in list_photos(self.api):
+            self.listed += 1
+            yield f"flickr:{it.photo['id']}", it
 
     def metrics(self) -> dict[str, float]:
-        return {"flickr_api_calls": float(self.limiter.calls), "flickr_listed": float(len(self.listed))}
+        return {"flickr_api_calls": float(self.limiter.calls), "flickr_listed": float(self.listed)}
 
     def work(self, item: Listed) -> Outcome:
         """Licence check, download (or reuse a file an interrupted run stored), validate."""
@@ -263,12 +294,13 @@ class FlickrSource(Source[Listed]):
         pid = str(photo["id"])
         image_id = f"flickr:{pid}"
         owner_id = str(photo.get("owner", ""))
-        url = photo.get(f.size)
+        url, size = pick_size(photo, f.sizes, f.min_side)
         meta = {
             "license": license_name(photo.get("license")),
             "owner": photo.get("ownername") or owner_id,
             "page_url": f"{f.page_url}/{owner_id}/{pid}",
             "tag": item.tag,
+            "flickr_size": size or None,
         }
         uri = url or meta["page_url"]
 
@@ -278,7 +310,7 @@ class FlickrSource(Source[Listed]):
         if not is_allowed(photo.get("license"), f.licenses):
             return Outcome([row("license_not_allowed")])
         if not url:
-            return Outcome([row("no_url")])
+            return Outcome([row("too_small" if size else "no_url")])
         stem = f"flickr/{pid[-2:]}/{pid}"
         stored = find_stored(self.raw, stem)
         if stored is not None:
