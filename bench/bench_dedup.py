@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facerep.curate.dedup import choose_index, near_pairs, representatives
+from facerep.curate.dedup import choose_index, components, near_pairs, representatives
 
 OUT = Path(__file__).resolve().parent / "results" / "dedup.md"
 THRESHOLD = 0.9  # ArcFace's duplicate cosine (curate.arcface.dedup_threshold)
@@ -37,24 +37,14 @@ def planted(n: int, dim: int, copies: int, seed: int = 0) -> tuple[np.ndarray, s
 
 
 def chained(n: int, pairs: list[tuple[int, int]], priority: np.ndarray) -> int:
-    """Faces whose union-find component's representative is not paired with them."""
-    parent = list(range(n))
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for a, b in pairs:
-        parent[find(a)] = find(b)
+    """Faces whose union-find component's best face is not paired with them."""
+    group = components(n, pairs)
     best: dict[int, int] = {}
-    for i in range(n):
-        r = find(i)
-        if r not in best or priority[i] > priority[best[r]]:
-            best[r] = i
+    for i, g in enumerate(group):
+        if g not in best or priority[i] > priority[best[g]]:
+            best[g] = i
     linked = {frozenset(p) for p in pairs}
-    return sum(best[find(i)] != i and frozenset((i, best[find(i)])) not in linked for i in range(n))
+    return sum(best[g] != i and frozenset((i, best[g])) not in linked for i, g in enumerate(group))
 
 
 def main() -> None:

@@ -90,9 +90,9 @@ def near_pairs(
     return [(i, j, s) for (i, j), s in sorted(pairs.items())]
 
 
-def _copy_groups(n: int, exact: Sequence[tuple[int, int]]) -> list[int]:
-    """Each position's exact-copy group, named by its smallest member (union-find: copies are
-    identical, so joining them transitively is safe)."""
+def components(n: int, pairs: Sequence[tuple[int, int]]) -> list[int]:
+    """Each position's connected component under `pairs`, named by its smallest member (union-find).
+    Safe for exact copies, which are identical; near pairs would chain (see the module docstring)."""
     parent = list(range(n))
 
     def find(a: int) -> int:
@@ -101,7 +101,7 @@ def _copy_groups(n: int, exact: Sequence[tuple[int, int]]) -> list[int]:
             a = parent[a]
         return a
 
-    for a, b in exact:
+    for a, b in pairs:
         ra, rb = find(a), find(b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
@@ -119,7 +119,7 @@ def representatives(
     Exact copies merge first; then, in order of priority (ties to the first position), each copy group
     not yet taken leads a group with the not-yet-taken groups it has a near pair with, represented by
     its highest-priority face. So a representative is a near duplicate (or a copy) of every member."""
-    group = _copy_groups(n, exact)
+    group = components(n, exact)
     members: dict[int, list[int]] = {}
     for i, g in enumerate(group):
         members.setdefault(g, []).append(i)
