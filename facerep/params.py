@@ -222,7 +222,7 @@ def _section_lines(model: BaseModel, depth: int) -> list[str]:
     dumped = model.model_dump(mode="json")
     indent = "  " * depth
     lines = []
-    for name in [*fields, *(model.model_extra or {})]:
+    for name in [*fields, *sorted(model.model_extra or {})]:  # extras by name: import order varies
         value = getattr(model, name)
         description = fields[name].description if name in fields else None
         if isinstance(value, BaseModel):

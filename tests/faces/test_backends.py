@@ -16,6 +16,7 @@ import torch
 from facerep.errors import InputError, MissingModelError
 from facerep.faces.detector import build_detector
 from facerep.faces.retinaface_mobile import RetinaFaceMobile
+from facerep.io import sha256_file
 from facerep.params import load_params
 
 from .conftest import write_manifest
@@ -74,21 +75,23 @@ def test_retinaface_backend_from_a_local_release_file(release_zip):
     assert isinstance(detector, RetinaFaceResNet50) and detector.name == "retinaface"
 
 
-def test_retinaface_weights_fetched_from_a_url_into_the_torch_cache(loopback, tmp_path, monkeypatch):
+def test_retinaface_weights_from_a_url_cached_and_checked(loopback, release_zip, tmp_path, monkeypatch):
     from facerep.faces.retinaface_resnet import RetinaFaceResNet50
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     url = f"{loopback}/retinaface_resnet50_2020-07-20-f168fae3c.zip"
-    params = load_params(None, ["detect.backend=retinaface", f"detect.retinaface.weights={url}"])
+    # A stand-in under the release's name: its own hash, not the release's f168fae3c, is the published one.
+    sha = f"detect.retinaface.sha256={sha256_file(release_zip)}"
+    params = load_params(None, ["detect.backend=retinaface", f"detect.retinaface.weights={url}", sha])
     assert isinstance(build_detector(params.detect), RetinaFaceResNet50)
     assert (tmp_path / "torch" / "hub" / "checkpoints" / Path(url).name).is_file()
 
 
 def test_unreachable_weights_url_is_a_missing_model(loopback, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    url = f"{loopback}/absent.zip"
+    url = f"{loopback}/absent-0123abcd.zip"
     params = load_params(None, ["detect.backend=retinaface", f"detect.retinaface.weights={url}"])
-    with pytest.raises(MissingModelError, match=r"absent\.zip.*detect\.retinaface\.weights"):
+    with pytest.raises(MissingModelError, match=r"absent-0123abcd\.zip.*detect\.retinaface\.weights"):
         build_detector(params.detect)
 
 
