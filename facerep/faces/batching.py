@@ -93,11 +93,6 @@ def normalise(canvas: Canvas, norm: Normalisation) -> np.ndarray:
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
-def letterbox(batch: list[Prepared], norm: Normalisation, multiple: int = 32) -> np.ndarray:
-    """Stack prepared RGB uint8 images into one normalised float32 NCHW tensor (zero padded)."""
-    return normalise(letterbox_pixels(batch, norm.bgr, multiple), norm)
-
-
 def prefetch_map(fn: Callable[[T], R], items: Iterable[T], executor: Executor, depth: int) -> Iterator[R]:
     """`map(fn, items)` run on `executor`, in order, with at most `depth` calls in flight: the consumer
     (inference) works on one result while the pool decodes the next ones, and memory stays bounded."""

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from facerep.faces.batching import Normalisation, grouped_batches, letterbox, resize_longest
+from facerep.faces.batching import Normalisation, grouped_batches, letterbox_pixels, normalise, resize_longest
 from facerep.faces.postprocess import Selection, box_iou, nms, select_faces
 from facerep.faces.priors import decode_boxes, decode_landmarks, prior_boxes
 
@@ -46,7 +46,7 @@ def test_letterbox_pads_with_zero_and_scales_back():
     b = resize_longest(np.full((40, 80, 3), 255, np.uint8), 64)
     assert (a.image.shape[:2], a.scale) == ((64, 32), 0.64)
     assert b.image.shape[:2] == (32, 64) and b.source_hw == (40, 80)
-    batch = letterbox([a, b], norm)
+    batch = normalise(letterbox_pixels([a, b], norm.bgr), norm)
     assert batch.shape == (2, 3, 64, 64)
     assert not batch[0].any()
     assert (batch[1, :, :32, :64] > 0).all() and not batch[1, :, 32:].any()
@@ -67,7 +67,6 @@ def test_grouped_batches_emit_every_item_once_within_the_waiting_limit():
 def test_torch_backend_normalises_the_uint8_canvas_on_its_device_as_the_cpu_path_does():
     """detect uploads uint8 canvases; the torch backend's device normalisation (padding zeroed) equals
     the numpy normalisation the ONNX backends feed, and its input is channels-last."""
-    from facerep.faces.batching import letterbox_pixels, normalise
     from facerep.faces.retinaface_resnet import RetinaFaceNet, RetinaFaceResNet50
 
     rng = np.random.default_rng(0)
@@ -81,4 +80,3 @@ def test_torch_backend_normalises_the_uint8_canvas_on_its_device_as_the_cpu_path
     expected = normalise(canvas, backend.normalisation)
     np.testing.assert_allclose(on_device.numpy(), expected, rtol=1e-5, atol=1e-5)
     assert not expected[1, :, 24:].any() and not expected[0, :, :, 36:].any()
-    np.testing.assert_array_equal(letterbox([a, b], backend.normalisation), expected)
