@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from facerep.io import atomic_path
+from facerep.io import write_bytes
 
 FORMATS: dict[str, str] = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 EXIF_ORIENTATION = 0x0112
@@ -100,10 +99,7 @@ def store(raw: Path, rel: str, data: bytes) -> tuple[str, str]:
     The fsync before the rename means a journal line written afterwards never points at a file
     whose bytes a power cut could still lose.
     """
-    with atomic_path(raw / rel) as tmp, open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_bytes(raw / rel, data, durable=True)
     return rel, hashlib.sha256(data).hexdigest()
 
 
