@@ -36,15 +36,16 @@ def run_items(
     journal: Journal,
     description: str,
     workers: int,
-) -> list[dict[str, Any]]:
-    """Process the items not yet journaled with `workers` threads; return every item's rows.
+) -> Iterator[dict[str, Any]]:
+    """Process the items not yet journaled with `workers` threads, yielding the rows of those whose
+    failure is worth retrying (not journaled); the journal holds every other row of the run, which
+    `run_source` streams from it afterwards (the journaled items listed again are marked `reuse`).
 
     `items` is consumed as it comes, with at most `4 * workers` items in flight: a source that lists
     lazily (Flickr's search pages) downloads while it lists, and a million-item listing never becomes
     a million pending futures. Threads suit this work: downloads wait on sockets, and PIL, PyAV and
     hashlib release the GIL while decoding and hashing.
     """
-    rows: list[dict[str, Any]] = []
     before = 0
 
     def job(key: str, item: T) -> Outcome:
@@ -58,10 +59,16 @@ def run_items(
         nonlocal before
         for key, item in items:
             if key in journal:
-                rows.extend(journal.rows(key))
+                journal.reuse(key)
                 before += 1
             else:
                 yield key, item
+
+    def retried(done: Iterable[Future[Outcome]]) -> Iterator[dict[str, Any]]:
+        for fut in done:
+            out = fut.result()
+            if not out.final:
+                yield from out.rows
 
     pending: set[Future[Outcome]] = set()
     with ThreadPoolExecutor(max_workers=workers) as pool, count_bar(description) as advance:
@@ -69,18 +76,18 @@ def run_items(
             pending.add(pool.submit(job, key, item))
             if len(pending) >= 4 * workers:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    rows.extend(fut.result().rows)
+                yield from retried(finished)
                 advance(len(finished), before)
         for fut in as_completed(pending):
-            rows.extend(fut.result().rows)
+            yield from retried([fut])
             advance(1, before)
-    return rows
 
 
-def run_source(source: Source[Any], raw: Path) -> list[dict[str, Any]]:
-    """Every row of one (opened) source: its items through `run_items`, journaled under
-    `<raw>/.journal/<name>/<fingerprint of its settings>.jsonl`."""
+def run_source(source: Source[Any], raw: Path) -> Iterator[dict[str, Any]]:
+    """Every row of one (opened) source, streamed: its items through `run_items`, journaled under
+    `<raw>/.journal/<name>/<fingerprint of its settings>.jsonl`, then this run's journal lines."""
     with Journal(journal_path(raw, source.name, source.settings())) as journal:
         items = source.items()
-        return run_items(items, source.work, journal, f"{source.name} {source.unit}", source.workers)
+        yield from run_items(items, source.work, journal, f"{source.name} {source.unit}", source.workers)
+        for rows in journal.run_rows():
+            yield from rows

@@ -75,7 +75,7 @@ def test_killed_run_resumes_to_the_same_result(many_raw, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert marker.exists(), "the run ended before it could be interrupted"
-    done = len(FaceStore(killed).done_images())
+    done = len(FaceStore(killed).done_ids())
     assert 3 <= done < N_IMAGES
 
     resumed = run_stage("detect", load_params(None, _sets(many_raw, killed)))

@@ -8,6 +8,7 @@ broken or of another format get a manifest row with the reason; other files are 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -46,17 +47,17 @@ class ImageTree:
     strip_suffix: bool = False
 
 
-def list_images(root: Path) -> list[str]:
-    """Relative POSIX paths of image-like files under `root`, sorted (hidden entries skipped)."""
+def iter_images(root: Path) -> Iterator[str]:
+    """Relative POSIX paths of image-like files under `root` (hidden entries skipped), listed lazily
+    one directory at a time in a fixed order, so a tree of millions of files is never one list (the
+    manifest is sorted by image_id whatever the order of work)."""
     if not root.is_dir():
         raise InputError(f"{root}: folder to harvest not found")
-    found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
+        for name in sorted(filenames):
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_LIKE:
-                found.append((Path(dirpath) / name).relative_to(root).as_posix())
-    return sorted(found)
+                yield (Path(dirpath) / name).relative_to(root).as_posix()
 
 
 def harvest_image(tree: ImageTree, rel: str, raw: Path, max_pixels: int) -> Outcome:
@@ -92,8 +93,8 @@ class FolderSource(Source[str]):
             raise InputError("harvest.sources includes folder: set harvest.folder.root")
         return ImageTree(Path(cfg.root), Naming("folder", "folder:", "folder", cfg.license))
 
-    def items(self) -> list[tuple[str, str]]:
-        return [(rel, rel) for rel in list_images(self.tree.root)]
+    def items(self) -> Iterator[tuple[str, str]]:
+        return ((rel, rel) for rel in iter_images(self.tree.root))
 
     def work(self, item: str) -> Outcome:
         return harvest_image(self.tree, item, self.raw, self.shared.max_pixels)

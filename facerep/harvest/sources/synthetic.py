@@ -15,7 +15,7 @@ from facerep.errors import InputError
 from facerep.harvest.manifest import Naming
 from facerep.harvest.runner import Outcome
 from facerep.harvest.source import Source, register
-from facerep.harvest.sources.folder import ImageTree, harvest_image, list_images
+from facerep.harvest.sources.folder import ImageTree, harvest_image, iter_images
 from facerep.harvest.sources.voxceleb import VoxCelebParams
 from facerep.harvest.voxceleb import Clip, clip_frames, list_clips
 from facerep.synth.layout import SCENE_IMAGES, VIDEOS_DIR
@@ -51,7 +51,7 @@ class SyntheticSource(Source[str | Clip]):
             raise InputError(f"{self.synth}: no SynthFaces output (paths.synth); run `facerep synth` first")
         found: list[tuple[str, str | Clip]] = []
         if scenes.is_dir():
-            found += [(rel, rel) for rel in list_images(scenes)]
+            found += [(rel, rel) for rel in iter_images(scenes)]
         if videos.is_dir():
             found += [(c.key, c) for c in list_clips(videos)]
         return found
