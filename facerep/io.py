@@ -286,21 +286,22 @@ def row_tables(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> Iterator[pa
 
 
 def join_sorted(
-    left: Iterable[pa.Table], right: Iterable[pa.Table], key: str
-) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """Inner join of two streams of tables sorted by `key` (`right`'s keys unique), row by row: each
-    `left` row with the `right` row of its key; rows without a partner are dropped. Holds one table
-    of each stream, where a lookup dict would hold all of `right`."""
+    left: Iterable[pa.Table], right: Iterable[pa.Table], key: str, *, keep_unmatched: bool = False
+) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Join of two streams of tables sorted by `key`, row by row: each `left` row with the first
+    `right` row of its key; a `left` row without one is dropped, or paired with None when
+    `keep_unmatched` (a left join). Holds one table of each stream, where a lookup dict would hold
+    all of `right`."""
     others = (row for table in right for row in table.to_pylist())
     other = next(others, None)
     for table in left:
         for row in table.to_pylist():
             while other is not None and other[key] < row[key]:
                 other = next(others, None)
-            if other is None:
-                return
-            if other[key] == row[key]:
+            if other is not None and other[key] == row[key]:
                 yield row, other
+            elif keep_unmatched:
+                yield row, None
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
