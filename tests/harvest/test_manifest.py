@@ -75,3 +75,40 @@ def test_concurrent_appends_are_all_durable(tmp_path: Path) -> None:
     with Journal(path) as again:
         assert set(again.items) == {f"{k}-{i}" for k in range(8) for i in range(50)}
     assert path.read_bytes().count(b"\n") == 400
+
+
+def test_manifest_streams_through_many_runs_and_row_groups(tmp_path: Path, monkeypatch) -> None:
+    """Rows of 4-row batches and row groups, sorted in runs of 16: duplicates of content and repeated
+    image_ids cross every boundary, and the result is the one the in-memory rule gives."""
+    from facerep import io
+
+    monkeypatch.setattr(io, "BATCH_ROWS", 4)
+    base = rows(60)  # 60 files with 7 distinct contents, plus a rejected one
+    shuffled = base[:]
+    random.Random(1).shuffle(shuffled)
+    write_manifest(tmp_path / "m.parquet", shuffled + base[10:30])
+    df = read_manifest(tmp_path / "m.parquet")
+    assert pq.ParquetFile(tmp_path / "m.parquet").metadata.num_row_groups == 16
+    assert list(df["image_id"]) == sorted(r["image_id"] for r in base)
+    owners = df[df["status"] == "ok"]
+    assert list(owners["image_id"]) == [f"folder:{i:03d}.jpg" for i in range(7)]
+    dups = df[df["status"] == "duplicate"]
+    assert len(dups) == 53 and dups["path"].isna().all()
+    assert all(
+        d == f"folder:{int(i[7:10]) % 7:03d}.jpg"
+        for i, d in zip(dups["image_id"], dups["dup_of"], strict=True)
+    )
+    assert not list(tmp_path.glob(".*.tmp"))  # the scratch directory is gone
+
+
+def test_journal_run_rows_are_the_reused_and_the_new_items(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    with Journal(path) as j:
+        for key in "abc":
+            j.append(key, [{"item": key}])
+    with Journal(path) as j:
+        assert j.items == {"a": 0, "b": 1, "c": 2}  # line numbers, not rows
+        assert j.rows("b") == [{"item": "b"}]
+        j.reuse("c")
+        j.append("d", [{"item": "d"}])
+        assert list(j.run_rows()) == [[{"item": "c"}], [{"item": "d"}]]
