@@ -23,7 +23,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
 from facerep.curate.cache import ChunkCache
@@ -34,6 +35,7 @@ from facerep.curate.retrieval import sample_boxes
 from facerep.curate.scoring import global_chip, local_chips
 from facerep.errors import InputError
 from facerep.faces.batching import prefetch_map
+from facerep.io import iter_table
 from facerep.progress import track
 
 CHIPS_PER_CHUNK = 64  # chips per network call and per cache part
@@ -68,45 +70,95 @@ def face_rng(seed: int, face_id: str) -> np.random.Generator:
     return np.random.default_rng([seed, int(hashlib.sha256(face_id.encode()).hexdigest()[:15], 16)])
 
 
-def chunks(rows: Sequence[int], size: int) -> Iterator[list[int]]:
+def chunks(rows: Sequence[int] | np.ndarray, size: int) -> Iterator[list[int]]:
     for i in range(0, len(rows), size):
-        yield list(rows[i : i + size])
+        yield [int(r) for r in rows[i : i + size]]
 
 
 @dataclass(frozen=True)
 class FaceTable:
-    """What the passes read of faces.parquet, as plain lists the worker threads share read-only."""
+    """What the passes read of faces.parquet, as compact arrays the worker threads share read-only
+    (no Python object per face): the string columns in Arrow buffers, the numbers in numpy."""
 
     faces_dir: Path
-    face_ids: list[str]
-    crop_paths: list[str]
-    scores: list[float]
-    boxes: list[list[float]]
-    landmarks: list[np.ndarray]
+    face_ids: np.ndarray  # (n,) fixed-width str
+    strings: pa.Table  # image_id, crop_path, source
+    scores: np.ndarray  # (n,)
+    boxes: np.ndarray  # (n, 4) x1, y1, x2, y2
+    landmarks: np.ndarray  # (n, 5, 2)
 
     @classmethod
-    def of(cls, faces: pd.DataFrame, faces_dir: Path) -> FaceTable:
+    def read(cls, path: Path, faces_dir: Path, required: tuple[str, ...]) -> FaceTable:
+        """faces.parquet streamed batch by batch into the arrays (InputError naming what is missing
+        or a repeated face_id)."""
+        ids: list[np.ndarray] = []
+        strings, scores, boxes, landmarks = [], [], [], []
+        for batch in iter_table(
+            path, required, optional=["source"], missing_hint="run `facerep detect` first"
+        ):
+            n = batch.num_rows
+            source = batch.column("source") if "source" in batch.schema.names else pa.nulls(n, pa.string())
+            ids.append(np.asarray(batch.column("face_id").to_pylist(), dtype=str))
+            strings.append(
+                pa.table(
+                    {
+                        "image_id": batch.column("image_id").cast(pa.string()),
+                        "crop_path": batch.column("crop_path").cast(pa.string()),
+                        "source": source.cast(pa.string()),
+                    }
+                )
+            )
+            scores.append(batch.column("score").to_numpy(zero_copy_only=False).astype(np.float64))
+            boxes.append(_fixed(batch.column("bbox"), 4, path, "bbox"))
+            landmarks.append(_fixed(batch.column("landmarks5"), 10, path, "landmarks5").reshape(n, 5, 2))
+        table = (
+            pa.concat_tables(strings)
+            if strings
+            else pa.table({c: pa.array([], pa.string()) for c in STRINGS})
+        )
+        face_ids = np.concatenate(ids) if ids else np.zeros(0, str)
+        unique, first, counts = np.unique(face_ids, return_index=True, return_counts=True)
+        if len(unique) != len(face_ids):
+            raise InputError(f"{path}: duplicate face_id {face_ids[first[counts > 1].min()]}")
         return cls(
             faces_dir,
-            faces["face_id"].astype(str).tolist(),
-            faces["crop_path"].astype(str).tolist(),
-            faces["score"].astype(float).tolist(),
-            [[float(v) for v in b] for b in faces["bbox"]],
-            [np.asarray(v, np.float64).reshape(5, 2) for v in faces["landmarks5"]],
+            face_ids,
+            table.combine_chunks(),
+            np.concatenate(scores) if scores else np.zeros(0),
+            np.concatenate(boxes) if boxes else np.zeros((0, 4)),
+            np.concatenate(landmarks) if landmarks else np.zeros((0, 5, 2)),
         )
 
+    def __len__(self) -> int:
+        return len(self.face_ids)
+
+    def face_id(self, i: int) -> str:
+        return str(self.face_ids[i])
+
     def load(self, i: int) -> tuple[np.ndarray, str]:
-        return load_crop(self.faces_dir, self.crop_paths[i])
+        return load_crop(self.faces_dir, self.strings.column("crop_path")[i].as_py())
+
+
+STRINGS = ("image_id", "crop_path", "source")
+
+
+def _fixed(column: pa.Array, width: int, path: Path, name: str) -> np.ndarray:
+    """A list column of `width` numbers per row as an (n, width) float64 array."""
+    flat = pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(np.float64)
+    if flat.size != width * len(column):
+        raise InputError(f"{path}: column {name} must hold {width} numbers per face")
+    return flat.reshape(len(column), width)
 
 
 @dataclass(frozen=True)
 class GlobalPass:
-    """Per face: its global feature (NaN when filtered out), filter reason, sharpness, crop sha256."""
+    """Per face: its global feature (NaN when filtered out), filter reason (a few shared strings),
+    sharpness, and the sha256 of its crop (hex, fixed-width str array)."""
 
     feats: np.ndarray
     reasons: list[str]
     sharpness: np.ndarray
-    crop_sha: list[str]
+    crop_sha: np.ndarray
 
 
 def embed_faces(
@@ -117,23 +169,27 @@ def embed_faces(
     pool: Executor,
     depth: int,
 ) -> GlobalPass:
-    """Decode every crop, apply the image filters and embed the faces that pass (cached ones are read)."""
-    n = len(table.face_ids)
-    out = GlobalPass(np.full((n, embedder.dim), np.nan, np.float32), [""] * n, np.zeros(n), [""] * n)
+    """Decode every crop, apply the image filters and embed the faces that pass; the features of
+    faces the cache holds are streamed back from it afterwards."""
+    n = len(table)
+    out = GlobalPass(
+        np.full((n, embedder.dim), np.nan, np.float32), [""] * n, np.zeros(n), np.zeros(n, "U64")
+    )
 
     def work(rows: list[int]) -> tuple[list[tuple[int, str, float, str, bool]], np.ndarray]:
         done, chips = [], []
         for i in rows:
             img, sha = table.load(i)
             sharp = sharpness(img)
-            reason = image_reason(table.scores[i], face_px(table.boxes[i]), sharp, filters)
-            needed = not reason and cache.get((table.face_ids[i], sha)) is None
+            reason = image_reason(float(table.scores[i]), face_px(table.boxes[i]), sharp, filters)
+            needed = not reason and (table.face_id(i), sha) not in cache
             if needed:
                 chips.append(global_chip(embedder, img, table.landmarks[i]))
             done.append((i, sha, sharp, reason, needed))
         return done, embedder.embed(chips)
 
     parts = list(chunks(range(n), CHIPS_PER_CHUNK))
+    cached = np.zeros(n, bool)
     for done, feats in track(prefetch_map(work, parts, pool, depth), "curate: embed faces", len(parts)):
         fresh = []
         for i, sha, sharp, reason, needed in done:
@@ -141,16 +197,19 @@ def embed_faces(
             if needed:
                 fresh.append(i)
             elif not reason:
-                out.feats[i] = cache.get((table.face_ids[i], sha))[0]  # type: ignore[index]
+                cached[i] = True
         if fresh:
             out.feats[fresh] = feats
-            cache.put({(table.face_ids[i], out.crop_sha[i]): (out.feats[i],) for i in fresh})
+            cache.put({(table.face_id(i), str(out.crop_sha[i])): (out.feats[i],) for i in fresh})
+    wanted = np.flatnonzero(cached)
+    for pos, (feat,) in cache.read(table.face_ids[wanted], out.crop_sha[wanted]):
+        out.feats[wanted[pos]] = feat
     return out
 
 
 def score_local_crops(
     table: FaceTable,
-    rows: list[int],
+    rows: np.ndarray,
     embedder: Embedder,
     glob: GlobalPass,
     cfg: LocalCropParams,
@@ -158,23 +217,24 @@ def score_local_crops(
     cache: ChunkCache,
     pool: Executor,
     depth: int,
-) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """For each face of `rows`: its candidate local boxes and their similarities to its global feature
-    (ProS section 3), computed for the faces the cache does not hold yet."""
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Compute the candidate local boxes of the faces of `rows` the cache does not hold yet, and
+    their similarities to each face's global feature (ProS section 3); then yield, for each face of
+    `rows`, (row, boxes (k, 4), similarities (k,)), streamed back from the cache."""
 
     def key(i: int) -> tuple[str, str]:
-        return table.face_ids[i], glob.crop_sha[i]
+        return table.face_id(i), str(glob.crop_sha[i])
 
     def work(part: list[int]) -> tuple[list[int], list[np.ndarray], np.ndarray]:
         boxes, chips = [], []
         for i in part:
             img, _ = table.load(i)
-            rng = face_rng(seed, table.face_ids[i])
+            rng = face_rng(seed, table.face_id(i))
             boxes.append(sample_boxes(rng, img.shape[1], img.shape[0], cfg.candidates, cfg.scale, cfg.ratio))
             chips += local_chips(embedder, img, table.landmarks[i], boxes[-1], cfg.mode)
         return part, boxes, embedder.embed(chips, bf16=cfg.bf16)
 
-    todo = [i for i in rows if cache.get(key(i)) is None]
+    todo = rows[np.fromiter((key(i) not in cache for i in rows), bool, len(rows))]
     parts = list(chunks(todo, max(1, CHIPS_PER_CHUNK // cfg.candidates)))
     for part, boxes, feats in track(
         prefetch_map(work, parts, pool, depth), "curate: local crops", len(parts)
@@ -186,5 +246,5 @@ def score_local_crops(
             fresh[key(i)] = (face_boxes, sims.astype(np.float32))
             start += len(face_boxes)
         cache.put(fresh)
-    found = {i: cache.get(key(i)) for i in rows}
-    return {i: (np.asarray(v[0]).reshape(-1, 4), np.asarray(v[1])) for i, v in found.items() if v is not None}
+    for pos, (boxes, sims) in cache.read(table.face_ids[rows], glob.crop_sha[rows]):
+        yield int(rows[pos]), boxes.reshape(-1, 4), sims

@@ -36,6 +36,17 @@ def redundancy_table(curated: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def merge_redundancy(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """One table from the `redundancy_table`s of consecutive parts of curated.parquet (the stage
+    writes it batch by batch): counts added per source, the fraction recomputed."""
+    if not tables:
+        return redundancy_table(pd.DataFrame({"source": [], "reason": [], "keep": []}))
+    counts = ["faces", "exact_duplicates", "near_duplicates", "filtered", "kept"]
+    table = pd.concat(tables).groupby("source")[counts].sum()
+    table["redundancy"] = (table["exact_duplicates"] + table["near_duplicates"]) / table["faces"]
+    return table.reset_index()
+
+
 def markdown_table(table: pd.DataFrame) -> str:
     """A GitHub Markdown table (floats to 3 decimals) without the optional `tabulate` dependency."""
 

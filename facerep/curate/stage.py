@@ -13,16 +13,25 @@ The order of work keeps the costly part small: filters, then one global embeddin
 duplicates, and local crops only for the faces that remain. Embeddings and the similarities of all
 candidate crops are cached chunk by chunk under `cache/` (`facerep.curate.cache`): a killed run
 resumes, and a re-run with new thresholds embeds nothing.
+
+Memory: the duplicate search needs every face's global feature at once (n x dim float32, the one
+part that grows with the faces); everything else is held as compact per-face arrays (no Python
+object per face), the cache and the manifest are streamed, and curated.parquet is written row group
+by row group.
 """
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from facerep.cores import resolve_workers
 from facerep.curate.cache import ChunkCache
@@ -31,10 +40,9 @@ from facerep.curate.dedup import exact_pairs, near_pairs, representatives
 from facerep.curate.embedders import Embedder, make_embedder
 from facerep.curate.filters import norm_reason
 from facerep.curate.passes import FaceTable, GlobalPass, embed_faces, one_thread_per_op, score_local_crops
-from facerep.curate.report import redundancy_table, write_redundancy_report
+from facerep.curate.report import merge_redundancy, redundancy_table, write_redundancy_report
 from facerep.curate.retrieval import accepted_boxes
-from facerep.errors import InputError
-from facerep.io import atomic_path, fingerprint, read_table, write_json, write_parquet
+from facerep.io import BATCH_ROWS, TableWriter, atomic_path, fingerprint, iter_table, write_json
 from facerep.params import Params
 from facerep.stages import StageResult
 from facerep.tracking import Tracker
@@ -42,28 +50,35 @@ from facerep.tracking import Tracker
 FACE_COLUMNS = ("face_id", "image_id", "bbox", "score", "landmarks5", "crop_path")
 
 
-def read_faces(faces_dir: Path) -> pd.DataFrame:
-    """faces.parquet with its contract columns checked (InputError naming what is missing)."""
-    path = faces_dir / "faces.parquet"
-    faces = read_table(path, FACE_COLUMNS, missing_hint="run `facerep detect` first")
-    if faces["face_id"].duplicated().any():
-        raise InputError(
-            f"{path}: duplicate face_id {faces['face_id'][faces['face_id'].duplicated()].iloc[0]}"
-        )
-    for col in ("source", "license", "owner"):
-        if col not in faces.columns:
-            faces[col] = None
-    return faces.reset_index(drop=True)
+CURATED_SCHEMA = pa.schema(
+    [
+        ("face_id", pa.string()),
+        ("keep", pa.bool_()),
+        ("reason", pa.string()),
+        ("dup_of", pa.string()),
+        ("local_boxes", pa.list_(pa.list_(pa.float64()))),
+        ("local_fallback", pa.bool_()),
+        ("source", pa.string()),
+        ("image_id", pa.string()),
+        ("sharpness", pa.float64()),
+        ("embedding_norm", pa.float32()),
+    ]
+)
 
 
-def image_sha256(raw_dir: Path, faces: pd.DataFrame) -> list[str | None]:
-    """Per face, the sha256 of its source image from the harvest manifest (None without one)."""
+def image_sha256(raw_dir: Path, image_ids: pa.Array) -> np.ndarray:
+    """Per face (its `image_ids`), the sha256 of its source image from the harvest manifest ('' when
+    unknown or without a manifest), the manifest streamed batch by batch."""
+    out = np.full(len(image_ids), "", "U64")
     path = raw_dir / "manifest.parquet"
     if not path.is_file():
-        return [None] * len(faces)
-    manifest = pd.read_parquet(path, columns=["image_id", "sha256"])
-    lookup = dict(zip(manifest["image_id"], manifest["sha256"], strict=True))
-    return [lookup.get(i) for i in faces["image_id"]]
+        return out
+    for batch in iter_table(path, ["image_id", "sha256"]):
+        at = pc.index_in(image_ids, value_set=batch.column("image_id").cast(pa.string()))
+        found = at.is_valid().to_numpy(zero_copy_only=False)
+        shas = batch.column("sha256").cast(pa.string()).take(at.filter(at.is_valid())).fill_null("")
+        out[found] = np.asarray(shas.to_pylist(), dtype="U64")
+    return out
 
 
 def run(params: Params, tracker: Tracker) -> StageResult:
@@ -71,8 +86,7 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     cfg = params.curate
     faces_dir, out_dir = Path(params.paths.faces), Path(params.paths.curated)
     embedder = make_embedder(cfg)
-    faces = read_faces(faces_dir)
-    table = FaceTable.of(faces, faces_dir)
+    table = FaceTable.read(faces_dir / "faces.parquet", faces_dir, FACE_COLUMNS)
     global_cache = ChunkCache(
         out_dir / "cache" / f"global-{fingerprint({'embedder': embedder.identity}, 16)}", ("feature",)
     )
@@ -81,92 +95,118 @@ def run(params: Params, tracker: Tracker) -> StageResult:
         glob = embed_faces(table, embedder, cfg.filters, global_cache, pool, 2 * workers)
         norms = np.linalg.norm(np.nan_to_num(glob.feats), axis=1)
         filtered = [r or norm_reason(float(v), cfg.filters) for r, v in zip(glob.reasons, norms, strict=True)]
-        dups = _deduplicate(
-            faces,
-            embedder,
-            glob.feats,
-            filtered,
-            glob.crop_sha,
-            image_sha256(Path(params.paths.raw), faces),
-            cfg,
-        )
+        source_sha = image_sha256(Path(params.paths.raw), table.strings.column("image_id"))
+        dups = _deduplicate(table, embedder, glob.feats, filtered, glob.crop_sha, source_sha, cfg)
         reasons = [f or d for f, d in zip(filtered, dups.reasons, strict=True)]
-        local = _retrieve_local(
-            table, embedder, glob, [i for i, r in enumerate(reasons) if not r], params, pool
-        )
+        keep = np.fromiter((not r for r in reasons), bool, len(reasons))
+        local = _retrieve_local(table, embedder, glob, np.flatnonzero(keep), params, pool)
 
-    curated = pd.DataFrame(
-        {
-            "face_id": faces["face_id"].astype(str),
-            "keep": [not r for r in reasons],
-            "reason": reasons,
-            "dup_of": dups.dup_of,
-            "local_boxes": local.boxes,
-            "local_fallback": local.fallback,
-            "source": faces["source"],
-            "image_id": faces["image_id"],
-            "sharpness": glob.sharpness,
-            "embedding_norm": norms,
-        }
-    )
     embedded = np.flatnonzero(np.isfinite(glob.feats).all(axis=1))  # the faces the image filters let through
     with atomic_path(out_dir / "embeddings.npy") as tmp, open(tmp, "wb") as f:
-        np.save(f, glob.feats[embedded])
+        header = {"descr": np.lib.format.dtype_to_descr(glob.feats.dtype), "fortran_order": False}
+        np.lib.format.write_array_header_1_0(f, {**header, "shape": (len(embedded), glob.feats.shape[1])})
+        for lo in range(0, len(embedded), BATCH_ROWS):  # np.save's bytes, without a copy of the matrix
+            f.write(np.ascontiguousarray(glob.feats[embedded[lo : lo + BATCH_ROWS]]).tobytes())
     write_json(
         out_dir / "embeddings.json",
-        {
-            "embedder": embedder.name,
-            "dim": embedder.dim,
-            "face_ids": [table.face_ids[i] for i in embedded],
-        },
+        {"embedder": embedder.name, "dim": embedder.dim, "face_ids": table.face_ids[embedded].tolist()},
     )
-    table_red = redundancy_table(curated)
-    report = write_redundancy_report(table_red, out_dir)
-    write_parquet(out_dir / "curated.parquet", curated)
+    redundancy: list[pd.DataFrame] = []
+    with TableWriter(out_dir / "curated.parquet", CURATED_SCHEMA) as out:
+        for batch in _curated_batches(table, reasons, keep, dups, local, glob.sharpness, norms):
+            redundancy.append(redundancy_table(batch.select(["source", "reason", "keep"]).to_pandas()))
+            out.write(batch)
+    report = write_redundancy_report(merge_redundancy(redundancy), out_dir)
     return StageResult(
-        metrics=_metrics(curated), artifacts=report, outputs=[out_dir / "curated.parquet", *report]
+        metrics=_metrics(keep, reasons, local),
+        artifacts=report,
+        outputs=[out_dir / "curated.parquet", *report],
     )
+
+
+def _curated_batches(
+    table: FaceTable,
+    reasons: list[str],
+    keep: np.ndarray,
+    dups: Duplicates,
+    local: LocalCrops,
+    sharpness: np.ndarray,
+    norms: np.ndarray,
+) -> Iterator[pa.Table]:
+    """The rows of curated.parquet, BATCH_ROWS at a time, assembled from the per-face arrays."""
+    boxes = local.as_lists()
+    for lo in range(0, len(table), BATCH_ROWS):
+        hi = min(lo + BATCH_ROWS, len(table))
+        rep = dups.rep[lo:hi]
+        dup_of = [table.face_id(int(r)) if r >= 0 else None for r in rep]
+        yield pa.table(
+            {
+                "face_id": pa.array(table.face_ids[lo:hi].tolist(), pa.string()),
+                "keep": pa.array(keep[lo:hi]),
+                "reason": pa.array(reasons[lo:hi], pa.string()),
+                "dup_of": pa.array(dup_of, pa.string()),
+                "local_boxes": boxes.slice(lo, hi - lo),
+                "local_fallback": pa.array(local.fallback[lo:hi]),
+                "source": table.strings.column("source").slice(lo, hi - lo),
+                "image_id": table.strings.column("image_id").slice(lo, hi - lo),
+                "sharpness": pa.array(sharpness[lo:hi], pa.float64()),
+                "embedding_norm": pa.array(norms[lo:hi].astype(np.float32)),
+            },
+            schema=CURATED_SCHEMA,
+        )
 
 
 @dataclass(frozen=True)
 class Duplicates:
-    """Per face: the representative's face_id (None unless a duplicate) and the duplicate reason
+    """Per face: the row of its representative (-1 unless a duplicate) and the duplicate reason
     ('exact_duplicate', 'near_duplicate' or '' when the face is not a duplicate)."""
 
-    dup_of: list[str | None]
+    rep: np.ndarray
     reasons: list[str]
 
 
 @dataclass(frozen=True)
 class LocalCrops:
-    """Per face: its accepted local boxes ([x1, y1, x2, y2, similarity]; none for a face not kept)
-    and whether the loader falls back to random local crops (fewer than `min_kept` accepted)."""
+    """Per face: its accepted local boxes ([x1, y1, x2, y2, similarity]; none for a face not kept),
+    as rows `offsets[i]:offsets[i + 1]` of `values` (m, 5), and whether the loader falls back to
+    random local crops (fewer than `min_kept` accepted)."""
 
-    boxes: list[list[list[float]]]
-    fallback: list[bool]
+    offsets: np.ndarray
+    values: np.ndarray
+    fallback: np.ndarray
+
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def as_lists(self) -> pa.ListArray:
+        """The boxes as curated.parquet's list<list<double>> column (one Arrow array, no copy per face)."""
+        inner = pa.ListArray.from_arrays(
+            pa.array(np.arange(0, self.values.size + 1, 5, dtype=np.int32)), pa.array(self.values.reshape(-1))
+        )
+        return pa.ListArray.from_arrays(pa.array(self.offsets.astype(np.int32)), inner)
 
 
 def _deduplicate(
-    faces: pd.DataFrame,
+    table: FaceTable,
     embedder: Embedder,
     feats: np.ndarray,
     filtered: list[str],
-    crop_sha: list[str],
-    source_sha: list[str | None],
+    crop_sha: np.ndarray,
+    source_sha: np.ndarray,
     cfg: CurateParams,
 ) -> Duplicates:
     """Duplicates among the faces that passed the filters (`filtered` is '' for those)."""
-    n = len(faces)
-    live = [i for i, r in enumerate(filtered) if not r]
-    dup_of: list[str | None] = [None] * n
+    n = len(table)
+    live = np.flatnonzero([not r for r in filtered])
+    rep = np.full(n, -1, np.int64)
     reasons = [""] * n
     if len(live) < 2:
-        return Duplicates(dup_of, reasons)
-    boxes = [tuple(round(float(v)) for v in faces.at[i, "bbox"]) for i in live]
+        return Duplicates(rep, reasons)
+    boxes = [tuple(round(float(v)) for v in table.boxes[i]) for i in live]
     source_keys = [
         f"{source_sha[i]}:{b}" if source_sha[i] else None for i, b in zip(live, boxes, strict=True)
     ]
-    exact = exact_pairs([crop_sha[i] for i in live]) + exact_pairs(source_keys)
+    exact = exact_pairs([str(crop_sha[i]) for i in live]) + exact_pairs(source_keys)
     near = near_pairs(
         embedder.index_vectors(feats[live]),
         embedder.similarity_from_sqdist,
@@ -176,29 +216,30 @@ def _deduplicate(
         cfg.dedup.approximate_above,
     )
     exact_members = {j for pair in exact for j in pair}
-    priority = [float(faces.at[i, "score"]) for i in live]
+    priority = [float(table.scores[i]) for i in live]
     reps = representatives(len(live), [(a, b) for a, b, _ in near], priority, exact)
     for pos, i in enumerate(live):
-        rep = int(reps[pos])
-        if rep != pos:
-            dup_of[i] = str(faces.at[live[rep], "face_id"])
+        r = int(reps[pos])
+        if r != pos:
+            rep[i] = live[r]
             reasons[i] = (
-                "exact_duplicate" if pos in exact_members and rep in exact_members else "near_duplicate"
+                "exact_duplicate" if pos in exact_members and r in exact_members else "near_duplicate"
             )
-    return Duplicates(dup_of, reasons)
+    return Duplicates(rep, reasons)
 
 
 def _retrieve_local(
     table: FaceTable,
     embedder: Embedder,
     glob: GlobalPass,
-    kept: list[int],
+    kept: np.ndarray,
     params: Params,
     pool: Executor,
 ) -> LocalCrops:
     """ProS retrieval for the kept faces (row numbers `kept`).
 
-    Similarities of all candidates come from the cache when present; acceptance is recomputed.
+    Similarities of all candidates come from the cache when present; acceptance is recomputed as
+    they stream back, and only the accepted boxes are kept (flat arrays, grouped by face at the end).
     """
     cfg = params.curate.local
     spec = {
@@ -213,24 +254,33 @@ def _retrieve_local(
     scored = score_local_crops(
         table, kept, embedder, glob, cfg, params.seed, cache, pool, 2 * resolve_workers(params.curate.workers)
     )
-    accepted = {
-        i: accepted_boxes(boxes, sims, params.curate.local_theta()) for i, (boxes, sims) in scored.items()
-    }
-    n = len(table.face_ids)
+    n = len(table)
+    faces, values, seen = array("q"), array("d"), np.zeros(n, bool)
+    for i, boxes, sims in scored:
+        seen[i] = True
+        for box in accepted_boxes(boxes, sims, params.curate.local_theta()):
+            faces.append(i)
+            values.extend(box)
+    face_of = np.asarray(faces, np.int64)
+    order = np.argsort(face_of, kind="stable")
+    counts = np.bincount(face_of, minlength=n)
     return LocalCrops(
-        [accepted.get(i, []) for i in range(n)],
-        [len(accepted[i]) < cfg.min_kept if i in accepted else True for i in range(n)],
+        np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        np.asarray(values, np.float64).reshape(-1, 5)[order],
+        ~seen | (counts < cfg.min_kept),
     )
 
 
-def _metrics(curated: pd.DataFrame) -> dict[str, float]:
-    kept = curated[curated["keep"]]
+def _metrics(keep: np.ndarray, reasons: list[str], local: LocalCrops) -> dict[str, float]:
+    exact = sum(r == "exact_duplicate" for r in reasons)
+    near = sum(r == "near_duplicate" for r in reasons)
+    kept = int(keep.sum())
     return {
-        "faces": float(len(curated)),
-        "kept": float(len(kept)),
-        "exact_duplicates": float((curated["reason"] == "exact_duplicate").sum()),
-        "near_duplicates": float((curated["reason"] == "near_duplicate").sum()),
-        "filtered": float((~curated["reason"].isin(["", "exact_duplicate", "near_duplicate"])).sum()),
-        "local_crops_per_face": float(kept["local_boxes"].map(len).mean()) if len(kept) else 0.0,
-        "local_fallback_fraction": float(kept["local_fallback"].mean()) if len(kept) else 0.0,
+        "faces": float(len(reasons)),
+        "kept": float(kept),
+        "exact_duplicates": float(exact),
+        "near_duplicates": float(near),
+        "filtered": float(len(reasons) - kept - exact - near),
+        "local_crops_per_face": float(local.counts()[keep].mean()) if kept else 0.0,
+        "local_fallback_fraction": float(local.fallback[keep].mean()) if kept else 0.0,
     }
