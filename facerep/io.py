@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -127,7 +128,7 @@ def read_table(
 
 
 BATCH_ROWS = 8192  # rows per streamed batch and per written row group
-MERGE_ROWS = 65536  # rows held at once by the k-way merge of `external_sort`, over all its runs
+MERGE_ROWS = 16384  # rows held at once by the k-way merge of `external_sort`, over all its runs
 
 
 def parquet_file(
@@ -263,13 +264,27 @@ def external_sort(
         spill()
     per_run = max(256, MERGE_ROWS // len(runs))
 
-    def rows_of(run: Path) -> Iterator[dict[str, Any]]:
+    def rows_of(run: Path) -> Iterator[tuple[Any, ...]]:
         with pq.ParquetFile(run) as file:
             for batch in file.iter_batches(batch_size=per_run):
-                yield from batch.to_pylist()
+                yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 
-    merged = heapq.merge(*(rows_of(r) for r in runs), key=lambda row: tuple(row[k] for k in keys))
-    yield from row_tables(merged, schema)
+    merged = heapq.merge(*(rows_of(r) for r in runs), key=itemgetter(*(schema.names.index(k) for k in keys)))
+    chunk: list[tuple[Any, ...]] = []
+    for row in merged:  # rows as tuples, not dicts: the merge window holds MERGE_ROWS of them
+        chunk.append(row)
+        if len(chunk) == BATCH_ROWS:
+            yield _from_tuples(chunk, schema)
+            chunk = []
+    if chunk:
+        yield _from_tuples(chunk, schema)
+
+
+def _from_tuples(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
+    columns = zip(*rows, strict=True)
+    return pa.Table.from_arrays(
+        [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
+    )
 
 
 def row_tables(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> Iterator[pa.Table]:
