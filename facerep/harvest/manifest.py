@@ -269,8 +269,11 @@ def _content_duplicates(positions: np.ndarray, digests: bytes) -> tuple[np.ndarr
 
 def _mark_duplicates(unique: Path, path: Path, dup_pos: np.ndarray, owner_pos: np.ndarray) -> None:
     """Copy the sorted `unique` table to `path`, making the rows at `dup_pos` duplicates of the rows
-    at `owner_pos` (always earlier, so each owner's image_id is known when its duplicates come)."""
-    owners = np.unique(owner_pos)
+    at `owner_pos` (always earlier, so each owner's image_id is known when its duplicates come; it
+    is forgotten after its last duplicate)."""
+    by_owner = np.argsort(owner_pos, kind="stable")
+    owners, first = np.unique(owner_pos[by_owner], return_index=True)
+    last_use = np.maximum.reduceat(dup_pos[by_owner], first) if len(owners) else owners
     owner_ids: dict[int, str] = {}
     start = 0
     with TableWriter(path, SCHEMA, durable=True) as out:
@@ -292,6 +295,8 @@ def _mark_duplicates(unique: Path, path: Path, dup_pos: np.ndarray, owner_pos: n
                     i = SCHEMA.get_field_index(name)
                     table = table.set_column(i, SCHEMA.field(i), pa.array(values, pa.string()))
             out.write(table)
+            for p in owners[(last_use >= start) & (last_use < end)].tolist():
+                del owner_ids[p]
             start = end
 
 
