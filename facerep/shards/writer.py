@@ -158,7 +158,7 @@ def _fill(
     spooled: Spool, shard_of: np.ndarray, slot: np.ndarray, first: int, last: int
 ) -> dict[int, list[Spooled]]:
     """The members of shards `first`..`last - 1`, in shard order, from one pass over the spool."""
-    groups: dict[int, list[Spooled]] = {}
+    groups: dict[int, list[tuple[int, Spooled]]] = {}  # shard -> (slot, sample)
     start = 0
     for batch in iter_table(spooled.path, SPOOL_SCHEMA.names):
         end = start + batch.num_rows
