@@ -29,15 +29,34 @@ def extract(backbone: Backbone, x: Tensor, maps: bool) -> tuple[Tensor, list[Ten
     return backbone(x), [fmap]
 
 
+class FeatureNorm(nn.BatchNorm1d):
+    """Standardises pooled features before a head: a BatchNorm without affine parameters, as linear
+    probes of self-supervised features use (He et al. 2022, MAE A.2). Backbones put their features at
+    very different scales (a random one with untouched BatchNorm statistics, a pre-trained one with its
+    own), and one learning-rate grid for every init would otherwise be tuned to whichever scale it
+    happens to suit; the head stays an affine map of the features. A training batch of one item (a
+    few-shot subset smaller than the batch can leave one) is scaled by the running statistics."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim, affine=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.shape[0] == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, training=False, eps=self.eps)
+        return super().forward(x)
+
+
 class LinearHead(nn.Module):
-    """One linear layer on pooled features (expression, attributes, AU, pose, valence/arousal)."""
+    """One linear layer on standardised pooled features (expression, attributes, AU, pose,
+    valence/arousal)."""
 
     def __init__(self, in_dim: int, out_dim: int) -> None:
         super().__init__()
+        self.norm = FeatureNorm(in_dim)
         self.fc = nn.Linear(in_dim, out_dim)
 
     def forward(self, pooled: Tensor, maps: list[Tensor]) -> Tensor:
-        return self.fc(pooled)
+        return self.fc(self.norm(pooled))
 
 
 class CosineHead(nn.Module):
@@ -47,11 +66,12 @@ class CosineHead(nn.Module):
 
     def __init__(self, in_dim: int, classes: int, embed_dim: int = 128) -> None:
         super().__init__()
+        self.norm = FeatureNorm(in_dim)
         self.embed = nn.Linear(in_dim, embed_dim)
         self.weight = nn.Parameter(torch.randn(classes, embed_dim) * 0.01)
 
     def embedding(self, pooled: Tensor) -> Tensor:
-        return F.normalize(self.embed(pooled), dim=1)
+        return F.normalize(self.embed(self.norm(pooled)), dim=1)
 
     def forward(self, pooled: Tensor, maps: list[Tensor]) -> Tensor:
         return self.embedding(pooled) @ F.normalize(self.weight, dim=1).t()

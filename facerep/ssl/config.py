@@ -151,16 +151,23 @@ class PretrainParams(StrictModel):
     method: str = Field(
         "swav", description="the SSL method (a registered name; its settings: the section pretrain.<method>)"
     )
+    seed: int | None = Field(
+        None,
+        ge=0,
+        description="pre-training's own seed (weights, views, data order); null: the global seed. Set, "
+        "the run goes to <paths.models>/pretrain/<method>-seed<N>/, fine-tuned as init "
+        "pretrain:<method>-seed<N>, so runs of several seeds sit side by side (outside DVC's outs)",
+    )
     backbone: str = Field(
         "resnet18_small",
         description="resnet18, resnet50, vit_s16 (the papers') or CPU sizes resnet18_small, resnet18_half, "
         "resnet_tiny, vit_tiny_small",
     )
     max_steps: int = Field(
-        60, gt=0, description="optimiser steps of the run (schedules are fractions of it); demo size"
+        200, gt=0, description="optimiser steps of the run (schedules are fractions of it); demo size"
     )
     batch_size: int = Field(
-        32, gt=0, description="images per process and micro-batch; global batch: x processes x grad_accum"
+        64, gt=0, description="images per process and micro-batch; global batch: x processes x grad_accum"
     )
     grad_accum: int = Field(
         1,

@@ -1,10 +1,12 @@
 """`facerep pretrain`: self-supervised pre-training into `<paths.models>/pretrain/<method>/`.
 
 Writes `last.ckpt` (everything to resume), `backbone.pt` (weights for the finetune stage) and
-`metrics.json` (final loss, steps, images per second, kNN accuracy). Re-running on the same directory
-resumes from `last.ckpt`; `resume_run_id(params)` gives the MLflow run id stored in it so the caller
-can continue that run (`facerep.tracking.stage_run(params, "pretrain", run_id=...)`).
-Under `torchrun`, every process runs this and rank 0 alone writes files and logs. With
+`metrics.json` (final loss, steps, images per second, kNN accuracy, seed); with `pretrain.seed` set,
+into `<method>-seed<N>/` instead, so that several pre-training seeds of one method can be compared.
+Re-running on the same directory resumes from `last.ckpt`; `resume_run_id(params)` gives the MLflow
+run id stored in it so the caller can continue that run
+(`facerep.tracking.stage_run(params, "pretrain", run_id=...)`). Under `torchrun`, every process runs
+this and rank 0 alone writes files and logs. With
 `pretrain.nproc: N > 1` outside torchrun, the stage re-launches itself under
 `torchrun --standalone --nproc_per_node N` (`facerep.ssl.launch`).
 
@@ -31,8 +33,16 @@ DEFAULT_ROOTS = {"synth_faces": "synth", "shards": "shards", "folder": "curated"
 
 
 def output_dir(params: Params) -> Location:
-    """`<paths.models>/pretrain/<method>`: a `Path`, or a `URLPath` when `paths.models` is a URL."""
-    return location(params.paths.models) / "pretrain" / params.pretrain.method
+    """`<paths.models>/pretrain/<method>`, or `<method>-seed<N>` with `pretrain.seed` set: a `Path`,
+    or a `URLPath` when `paths.models` is a URL."""
+    p = params.pretrain
+    name = p.method if p.seed is None else f"{p.method}-seed{p.seed}"
+    return location(params.paths.models) / "pretrain" / name
+
+
+def pretrain_seed(params: Params) -> int:
+    """`pretrain.seed`, else the global seed."""
+    return params.seed if params.pretrain.seed is None else params.pretrain.seed
 
 
 def data_root(params: Params) -> str:
@@ -75,7 +85,7 @@ def run(params: Params, tracker: Tracker) -> StageResult:
         params.pretrain,
         data_root(params),
         out,
-        seed=params.seed,
+        seed=pretrain_seed(params),
         log=lambda metrics, step: tracker.log_metrics(metrics, step=step),
         run_id=tracker.run_id,
         knn=knn_monitor(params),
@@ -89,6 +99,7 @@ def run(params: Params, tracker: Tracker) -> StageResult:
     doc = {
         **result.metrics,
         "method": params.pretrain.method,
+        "seed": pretrain_seed(params),
         "backbone": params.pretrain.backbone,
         "data": {
             "source": params.pretrain.data.source,

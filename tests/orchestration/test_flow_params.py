@@ -28,7 +28,7 @@ def test_the_flow_parameters_are_a_form_of_the_pipeline_parameters() -> None:
         sections = schema["definitions"]["Params"]["properties"]
         assert {"paths", "synth", "pretrain", "finetune", "tracking"} <= set(sections)
         pretrain = schema["definitions"]["PretrainParams"]["properties"]
-        assert (pretrain["max_steps"]["type"], pretrain["max_steps"]["default"]) == ("integer", 60)
+        assert (pretrain["max_steps"]["type"], pretrain["max_steps"]["default"]) == ("integer", 200)
         assert schema["properties"]["stages"]["anyOf"][0]["items"]["enum"] == list(STAGES)
 
 

@@ -20,6 +20,7 @@ def test_finetune_then_report(tmp_path, synth_root):
     params = small_params(
         tmp_path,
         synth_root,
+        "finetune.tasks=[expression, attributes, landmarks, au, recognition, pose, valence_arousal]",
         "finetune.image_size=32",
         "finetune.regimes=[0.1, 1.0]",
         "finetune.seeds=2",

@@ -50,14 +50,15 @@ def _color_jitters(transform: object) -> list[T.ColorJitter]:
 @pytest.mark.parametrize("method", sorted(PAPER_JITTER))
 def test_each_method_views_use_its_papers_colour_jitter(method: str) -> None:
     """The default `crops.color_jitter` of each method is its paper's, and its views apply exactly it
-    (torchvision keeps a strength s as the factor range [1 - s, 1 + s], hue as [-h, h])."""
+    times `crops.jitter` (1 but for SwAV's demo-scale 0.4; torchvision keeps a strength s as the factor
+    range [1 - s, 1 + s], hue as [-h, h])."""
     params = getattr(Params().pretrain, method)
     assert params.crops.color_jitter == PAPER_JITTER[method]
     backbone = build_backbone("resnet_tiny")
     transform = get_method(method)(backbone, params, TrainContext(10, 5, 32)).transform()
     jitters = _color_jitters(transform)
     assert len(jitters) >= 2
-    b, c, s, h = PAPER_JITTER[method]
+    b, c, s, h = (x * params.crops.jitter for x in PAPER_JITTER[method])
     for cj in jitters:
         assert cj.brightness == pytest.approx((1 - b, 1 + b))
         assert cj.contrast == pytest.approx((1 - c, 1 + c))

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from facerep.errors import InputError
@@ -65,3 +66,41 @@ def test_default_pretrain_trains_from_the_shards_alone(tmp_path: Path, synth_roo
         )
         with pytest.raises(InputError, match="differs in data fingerprint"):
             run_stage("pretrain", moved)
+
+
+def test_pretrain_seeds_sit_side_by_side_and_are_fine_tuned_as_their_own_inits(
+    tmp_path: Path, synth_root: Path
+) -> None:
+    """`pretrain.seed` sends each run to `<method>-seed<N>/` with its own weights; the finetune stage
+    finds them all as `pretrain:<method>-seed<N>` inits (the benchmark's spread over pre-trainings)."""
+    from facerep.downstream.inits import resolve_inits
+    from facerep.ssl.backbones import load_backbone
+
+    shards = shards_of(synth_root, tmp_path, 24)
+    common = [
+        f"paths.shards={shards}",
+        f"paths.synth={tmp_path / 'no-synth'}",
+        f"paths.models={tmp_path / 'models'}",
+        "tracking.enabled=false",
+        "pretrain.backbone=resnet_tiny",
+        "pretrain.batch_size=8",
+        "pretrain.num_workers=0",
+        "pretrain.max_steps=2",
+        "pretrain.swav.prototypes=20",
+    ]
+    for seed in (0, 1):
+        run_stage("pretrain", load_params(None, [*common, f"pretrain.seed={seed}"]))
+    models = tmp_path / "models" / "pretrain"
+    assert sorted(p.name for p in models.iterdir()) == ["swav-seed0", "swav-seed1"]
+    docs = [json.loads((models / f"swav-seed{s}" / "metrics.json").read_text()) for s in (0, 1)]
+    assert [d["seed"] for d in docs] == [0, 1]
+    first, second = (load_backbone(models / f"swav-seed{s}" / "backbone.pt") for s in (0, 1))
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True)
+    )
+    assert resolve_inits(load_params(None, common)) == [
+        "scratch",
+        "pretrain:swav-seed0",
+        "pretrain:swav-seed1",
+    ]

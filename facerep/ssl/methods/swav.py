@@ -36,16 +36,19 @@ class SwavParams(MethodParams):
     """SwAV as Bulat et al. 3.1/A.1 use it (Caron et al. 2020 for what A.1 leaves unsaid)."""
 
     crops: CropParams = Field(
-        default_factory=lambda: CropParams(local_count=6),
-        description="views (Bulat et al. A.1): 2 global + 6 local crops, SwAV's code's colour "
-        "jitter 0.8/0.8/0.8/0.2",
+        default_factory=lambda: CropParams(global_scale=(0.5, 1.0), jitter=0.4, gray=1.0),
+        description="views at demo scale: 2 global crops of 50-100% of the face, grey, brightness and "
+        "contrast 0.32 (Bulat et al. A.1: 2 global + 6 local, crops from 14%, SwAV's jitter "
+        "0.8/0.8/0.8/0.2, grey 0.2; SynthFaces paints flat colours, which the paper's views leave "
+        "as a shortcut, and local crops cost steps a CPU minute cannot spare; docs/pretrain.md)",
     )
     optim: OptimParams = Field(
         default_factory=lambda: OptimParams(
-            name="lars", base_lr=0.3, final_lr_ratio=0.045 / 4.8, warmup_fraction=0.05, weight_decay=1e-6
+            name="sgd", base_lr=1.2, final_lr_ratio=0.045 / 4.8, warmup_fraction=0.05, weight_decay=1e-6
         ),
-        description="Bulat et al. A.1: LARS 0.3 per 256 (peak 4.8 at batch 4096, cosine to 0.045), "
-        "5% warmup, wd 1e-6",
+        description="demo scale: SGD 1.2 per 256 (Bulat et al. A.1: LARS 0.3 per 256, peak 4.8 at "
+        "batch 4096, cosine to 0.045; at the paper's rate a few hundred CPU steps stay at log K), 5% "
+        "warmup, wd 1e-6",
     )
     temperature: float = Field(
         0.1, gt=0, description="softmax temperature of the prototype scores (Caron et al. 2020: 0.1)"
@@ -55,16 +58,20 @@ class SwavParams(MethodParams):
     )
     sinkhorn_iters: int = Field(3, ge=1, description="Sinkhorn-Knopp iterations (Caron et al. 2020: 3)")
     prototypes: int = Field(
-        3000, ge=2, description="number of prototypes K, the codes' size (SwAV on ImageNet: 3000)"
+        300,
+        ge=2,
+        description="number of prototypes K, the codes' size (SwAV on ImageNet: 3000; the demo's "
+        "2,000 faces: 300)",
     )
     hidden_dim: int = Field(2048, gt=0, description="projection MLP hidden width (Caron et al. 2020: 2048)")
     output_dim: int = Field(
         128, gt=0, description="projection and prototype dimension (Caron et al. 2020: 128)"
     )
     freeze_prototypes_steps: int | None = Field(
-        None,
+        20,
         ge=0,
-        description="steps the prototypes stay frozen at the start; null: one epoch (Caron et al. 2020)",
+        description="steps the prototypes stay frozen at the start; null: one epoch (Caron et al. 2020; "
+        "the demo: 20 steps, 10% of its run)",
     )
     queue_length: int = Field(
         0,
