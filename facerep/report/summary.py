@@ -17,6 +17,11 @@ import pandas as pd
 from facerep.report.tables import FLOOR, at_chance, gap_and_bar
 from facerep.storage import Location, exists, read_bytes
 
+#: what each finetune mode compares, for a reader who does not know the parameter
+MODE_WORDS = {
+    "linear": "frozen backbones (mode linear: a head on fixed features, so scratch is a random network)",
+    "finetune": "whole networks trained (mode finetune)",
+}
 OUTCOMES = ("better", "worse", "tied", "no verdict (one seed)")
 HEADING = "## What this run shows"
 
@@ -137,9 +142,10 @@ def _scale_line(df: pd.DataFrame, scale: Scale) -> str:
     per_regime = trained.groupby("regime")
     faces = ", ".join(f"{span(g.subset_size)} at {percent(r)}" for r, g in per_regime)
     seeds = ", ".join(f"{span(g.seeds)} at {percent(r)}" for r, g in per_regime)
+    modes = ", ".join(MODE_WORDS.get(m, f"mode {m}") for m in sorted(set(trained["mode"])))
     text = (
         f"Scale: labelled training faces {faces}; seeds {seeds}; {span(trained.steps)} fine-tuning "
-        f"steps; {scale.image_size} px images; mode {', '.join(sorted(set(trained['mode'])))}"
+        f"steps; {scale.image_size} px images; {modes}"
     )
     for method, doc in sorted(scale.pretrain.items()):
         rate = f" at {doc['images_per_s']:.0f} images/s" if "images_per_s" in doc else ""

@@ -94,7 +94,8 @@ def test_report_opens_with_what_the_run_shows(tmp_path):
         "- At chance (not above the floor by more than 2 std): pretrain:swav on landmarks at 2%, 100%; "
         "scratch on landmarks at 2%, 100%.",
         "- Scale: labelled training faces 20 at 2%, 1,000 at 100%; seeds 3 at 2%, 1-3 at 100%; "
-        "50-100 fine-tuning steps; 64 px images; mode finetune; pre-training swav: 60 steps at 25 images/s.",
+        "50-100 fine-tuning steps; 64 px images; whole networks trained (mode finetune); "
+        "pre-training swav: 60 steps at 25 images/s.",
     ]
     assert read_summary(results / "report.md") == head[2].splitlines()  # what `facerep demo` prints
     for task in METRIC:

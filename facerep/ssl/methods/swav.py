@@ -4,8 +4,9 @@ Multi-crop views (2 global + 6 local in the paper), a projection MLP, L2-normali
 scored against learnable prototypes (lightly's `SwaVProjectionHead`; the prototypes are a bias-free
 linear layer as in SwAV's code, where lightly's `SwaVPrototypes` adds a bias), codes
 from Sinkhorn-Knopp on the global views only, and the swapped cross-entropy with temperature 0.1.
-Prototypes are re-normalised before every step and receive no update during the first epoch
-(`freeze_prototypes_steps`, default one epoch).
+Prototypes are re-normalised before every step and receive no update during the first steps
+(`freeze_prototypes_steps`; the paper: one epoch). The defaults are the demo's CPU recipe, each
+field's description giving the paper's value (docs/pretrain.md, "Views for SynthFaces").
 
 Where this differs from lightly's `SwaVLoss`: codes are computed on the batch gathered from every
 process plus the queue, identically on each process, then each keeps its own rows. That equals the
