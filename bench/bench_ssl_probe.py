@@ -21,11 +21,14 @@ The table goes to stdout and `bench/results/ssl_probe.md`.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from facerep.downstream.datasets import load_dataset
+from facerep.downstream.splits import validation_part
 from facerep.downstream.train import encode
 from facerep.errors import InputError
 from facerep.ssl.backbones import build_backbone, load_backbone
@@ -103,6 +106,13 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=20)
     ap.add_argument("--alpha", type=float, default=10.0, help="ridge penalty")
     ap.add_argument("--seeds", type=int, default=3, help="random initialisations for the baseline")
+    ap.add_argument(
+        "--score-on",
+        choices=["val", "test"],
+        default="val",
+        help="score on a held-out 20%% of the training faces (default: choices made on it never see test) "
+        "or on the test faces",
+    )
     args = ap.parse_args()
     named = []
     for item in args.backbones:
@@ -114,6 +124,10 @@ def main() -> None:
         found = sorted((args.workdir / "models" / "pretrain").glob("*/backbone.pt"))
         named = [(f"pretrain:{p.parent.name}", str(p)) for p in found]
     data = load_dataset("synthfaces", args.workdir / "synth", args.size, args.train, args.test)
+    if args.score_on == "val":  # a recipe chosen on this probe must never have seen the test faces
+        everything = np.arange(len(data.train))
+        val = validation_part(everything, 0.2, 1, 0)
+        data = replace(data, train=data.train.take(np.setdiff1d(everything, val)), test=data.train.take(val))
     rows = []
     for seed in range(args.seeds):
         torch.manual_seed(seed)
@@ -127,8 +141,13 @@ def main() -> None:
     cols = list(rows[0][1])
     lines = [
         "## ssl_probe: frozen pre-trained features against random ones (SynthFaces)\n",
-        f"`python bench/bench_ssl_probe.py`: {args.train} training and {args.test} test faces at "
-        f"{args.size} px; kNN (k {args.k}) accuracy for categorical labels, ridge R^2 (alpha "
+        f"`python bench/bench_ssl_probe.py --score-on {args.score_on}`: "
+        + (
+            f"80% of {args.train} training faces, scored on the other 20% (never on test), at "
+            if args.score_on == "val"
+            else f"{args.train} training and {args.test} test faces at "
+        )
+        + f"{args.size} px; kNN (k {args.k}) accuracy for categorical labels, ridge R^2 (alpha "
         f"{args.alpha:g}) for continuous ones; features standardised on the training faces.\n",
         "| backbone | " + " | ".join(cols) + " |",
         "|---" * (len(cols) + 1) + "|",
